@@ -1,0 +1,226 @@
+// Command node runs one shoal process: a worker, a datanode or a manager.
+//
+//	node --role datanode --bind 127.0.0.1:7947 --join 127.0.0.1:7946
+//	node members --http 127.0.0.1:8080
+//
+// On start it prints one JSON "ready" line on stdout with the addresses it
+// bound; logs go to stderr. Exit status: 0 on a clean stop, 1 on a runtime
+// error, 2 on invalid flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"shoal/gossip"
+	"shoal/ingest"
+	"shoal/node"
+	"shoal/route"
+	"shoal/site"
+	"shoal/zeeklog"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "members" {
+		os.Exit(members(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// fileFlag is a repeatable flag that keeps each value whole.
+type fileFlag []string
+
+func (l *fileFlag) String() string     { return strings.Join(*l, ",") }
+func (l *fileFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+type options struct {
+	cfg      node.Config
+	logLevel string
+}
+
+// parse turns the command line into a node configuration. Any error is a
+// usage error (exit 2).
+func parse(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		role, name, bind, dataBind, httpAddr  string
+		logDir, logFormat, localNets          string
+		tracking, profile, logLevel           string
+		join                                  listFlag
+		read                                  fileFlag
+		generate                              bool
+		genSeed                               int64
+		genRate, genHosts, genServers, genCnt int
+		partitions, queue                     int
+		expire                                time.Duration
+	)
+	fs.StringVar(&role, "role", "", "worker, datanode or manager (required)")
+	fs.StringVar(&name, "name", "", "unique node name (default: role-host-port)")
+	fs.StringVar(&bind, "bind", "127.0.0.1:7946", "gossip `host:port` (UDP and TCP; port 0 picks one)")
+	fs.Var(&join, "join", "seed gossip `addresses` (comma-separated or repeated)")
+	fs.StringVar(&dataBind, "data-bind", "", "event transport `host:port` (default: the bind host, ephemeral port)")
+	fs.StringVar(&httpAddr, "http", "", "serve GET /status on `host:port`")
+	fs.StringVar(&logDir, "log-dir", "", "manager: directory for Zeek logs")
+	fs.StringVar(&logFormat, "log-format", "tsv", "manager: log format, tsv or json")
+	fs.Var(&read, "read", "worker: pcap or pcapng `file` to read (repeatable)")
+	fs.BoolVar(&generate, "generate", false, "worker: read built-in generated traffic")
+	fs.Int64Var(&genSeed, "gen-seed", 1, "generator: random seed")
+	fs.IntVar(&genRate, "gen-rate", 1000, "generator: connections per second (0 = unlimited)")
+	fs.IntVar(&genHosts, "gen-hosts", 10000, "generator: distinct client hosts")
+	fs.IntVar(&genServers, "gen-servers", 1000, "generator: distinct server hosts")
+	fs.IntVar(&genCnt, "gen-count", 0, "generator: stop after this many connections (0 = until stopped)")
+	fs.StringVar(&localNets, "local-nets", "", "comma-separated CIDRs that are local (default: the private ranges)")
+	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
+	fs.DurationVar(&expire, "known-hosts-expire", 24*time.Hour, "how long a known host stays known")
+	fs.StringVar(&profile, "gossip-profile", "lan", "gossip timing: lan, local or fast")
+	fs.IntVar(&partitions, "partitions", route.DefaultPartitions, "ring partitions (cluster-wide; must exceed any pool's size)")
+	fs.IntVar(&queue, "queue", 65536, "per-peer limit of unacknowledged events")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	o := &options{logLevel: logLevel}
+	c := &o.cfg
+	var err error
+	if c.Role, err = node.ParseRole(role); err != nil {
+		return nil, fmt.Errorf("--role: %w", err)
+	}
+	c.Name, c.Bind, c.Join, c.DataBind, c.HTTP, c.LogDir = name, bind, join, dataBind, httpAddr, logDir
+	if c.LogFormat, err = zeeklog.ParseFormat(logFormat); err != nil {
+		return nil, fmt.Errorf("--log-format: %w", err)
+	}
+	if c.Profile, err = gossip.ParseProfile(profile); err != nil {
+		return nil, fmt.Errorf("--gossip-profile: %w", err)
+	}
+	if localNets != "" {
+		if c.Settings.LocalNets, err = site.ParseNets(localNets); err != nil {
+			return nil, fmt.Errorf("--local-nets: %w", err)
+		}
+	}
+	if c.Settings.HostTracking, err = site.ParseMode(tracking); err != nil {
+		return nil, fmt.Errorf("--known-hosts-tracking: %w", err)
+	}
+	if expire <= 0 {
+		return nil, fmt.Errorf("--known-hosts-expire: must be positive, got %v", expire)
+	}
+	c.Settings.HostExpire = expire
+	c.Ring = route.DefaultRingConfig()
+	c.Ring.Partitions = partitions
+	if err := c.Ring.Validate(); err != nil {
+		return nil, fmt.Errorf("--partitions: %w", err)
+	}
+	if queue < 1 {
+		return nil, fmt.Errorf("--queue: must be positive, got %d", queue)
+	}
+	c.QueueLimit = queue
+	if c.Role != node.RoleWorker && (len(read) > 0 || generate) {
+		return nil, errors.New("--read and --generate need --role worker")
+	}
+	if c.Role == node.RoleManager && logDir == "" {
+		return nil, errors.New("--log-dir is required for a manager")
+	}
+	if len(read) > 0 && generate {
+		return nil, errors.New("--read and --generate are exclusive")
+	}
+	c.Read = read
+	if generate {
+		c.Generate = &ingest.GeneratorConfig{Seed: genSeed, Rate: genRate, Hosts: genHosts, Servers: genServers, Count: genCnt}
+		if _, err := ingest.NewGenerator(*c.Generate); err != nil {
+			return nil, fmt.Errorf("--gen-*: %w", err)
+		}
+	}
+	if _, err := zerolog.ParseLevel(logLevel); err != nil || logLevel == "" {
+		return nil, fmt.Errorf("--log-level: unknown level %q", logLevel)
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 2
+	}
+	level, _ := zerolog.ParseLevel(o.logLevel)
+	o.cfg.Logger = zerolog.New(stderr).Level(level).With().Timestamp().Logger()
+
+	n, err := node.New(o.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := n.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		n.Close()
+		return 1
+	}
+	ready, _ := json.Marshal(map[string]string{
+		"event": "ready", "name": n.Name(), "role": string(n.Role()), "gossip": n.GossipAddr(),
+		"data": n.DataAddr(), "http": n.HTTPAddr(), "boot_id": n.BootID(),
+	})
+	fmt.Fprintf(stdout, "%s\n", ready)
+
+	code := 0
+	done := make(chan error, 1)
+	if n.HasInput() {
+		go func() { done <- n.Run(ctx) }()
+	}
+	select {
+	case <-ctx.Done():
+		if n.HasInput() {
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "node: %v\n", err)
+				code = 1
+			}
+		}
+	case err := <-n.Fatal():
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		code = 1
+	case err := <-done:
+		st := n.Status()
+		summary, _ := json.Marshal(map[string]any{"event": "done", "name": n.Name(), "counters": st.Counters, "worker": st.Worker})
+		fmt.Fprintf(stdout, "%s\n", summary)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			code = 1
+		}
+	}
+	if err := n.Close(); err != nil && code == 0 {
+		fmt.Fprintf(stderr, "node: close: %v\n", err)
+	}
+	return code
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestInvalidFlagsExit2(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"no role":             {[]string{}, "--role"},
+		"bad role":            {[]string{"--role", "proxy"}, "--role"},
+		"bad tracking":        {[]string{"--role", "worker", "--known-hosts-tracking", "some"}, "--known-hosts-tracking"},
+		"bad local nets":      {[]string{"--role", "worker", "--local-nets", "10.0.0.0/33"}, "--local-nets"},
+		"bad profile":         {[]string{"--role", "worker", "--gossip-profile", "wan2"}, "--gossip-profile"},
+		"bad log format":      {[]string{"--role", "manager", "--log-dir", "x", "--log-format", "xml"}, "--log-format"},
+		"manager without dir": {[]string{"--role", "manager"}, "--log-dir"},
+		"read on datanode":    {[]string{"--role", "datanode", "--read", "x.pcap"}, "--read"},
+		"read and generate":   {[]string{"--role", "worker", "--read", "x.pcap", "--generate"}, "exclusive"},
+		"zero partitions":     {[]string{"--role", "worker", "--partitions", "0"}, "--partitions"},
+		"negative expiry":     {[]string{"--role", "worker", "--known-hosts-expire", "-1h"}, "--known-hosts-expire"},
+		"unknown flag":        {[]string{"--role", "worker", "--frobnicate"}, "frobnicate"},
+		"stray argument":      {[]string{"--role", "worker", "extra"}, "extra"},
+		"bad generator":       {[]string{"--role", "worker", "--generate", "--gen-hosts", "0"}, "--gen"},
+		"bad log level":       {[]string{"--role", "worker", "--log-level", "loud"}, "--log-level"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tt.args, &stdout, &stderr); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("stderr %q does not mention %q", stderr.String(), tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Fatalf("stdout not empty: %q", stdout.String())
+			}
+		})
+	}
+}
+
+func TestFlagsBuildConfig(t *testing.T) {
+	o, err := parse([]string{"--role", "worker", "--join", "127.0.0.1:1,127.0.0.1:2", "--join", "127.0.0.1:3",
+		"--read", "a,b.pcap", "--read", "c.pcap", "--local-nets", "141.142.0.0/16", "--known-hosts-tracking", "all",
+		"--gossip-profile", "fast", "--partitions", "101"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if got := strings.Join(c.Join, " "); got != "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3" {
+		t.Errorf("join = %q", got)
+	}
+	if got := strings.Join(c.Read, " "); got != "a,b.pcap c.pcap" {
+		t.Errorf("read = %q (file names keep their commas)", got)
+	}
+	if c.Ring.Partitions != 101 || c.Settings.HostTracking.String() != "all" || c.Settings.LocalNets.String() != "141.142.0.0/16" {
+		t.Errorf("config = %+v", c)
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"shoal/node"
+)
+
+// members prints the cluster's members as seen by the node serving addr.
+func members(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("node members", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("http", "", "status `host:port` of any node (required)")
+	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *addr == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "node members: usage: node members --http host:port")
+		return 2
+	}
+	st, err := fetchStatus(*addr, *timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "node members: %v\n", err)
+		return 1
+	}
+	owned := map[string]int{}
+	for _, r := range st.Rings {
+		for m, c := range r.Owned {
+			owned[m] = c
+		}
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tGOSSIP\tDATA\tPARTITIONS")
+	for _, m := range st.Members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Name, m.Role, m.State, m.Addr, m.DataAddr, owned[m.Name])
+	}
+	tw.Flush()
+	return 0
+}
+
+func fetchStatus(addr string, timeout time.Duration) (*node.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /status: %s", resp.Status)
+	}
+	var st node.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decoding status: %w", err)
+	}
+	return &st, nil
+}

@@ -1,0 +1,24 @@
+package gossip
+
+import "errors"
+
+// Sentinel errors. Returned errors wrap them with context; test with errors.Is.
+var (
+	// ErrDuplicateName is sent on Fatal when another live node already uses
+	// this node's name (this node being the newer of the two).
+	ErrDuplicateName = errors.New("gossip: duplicate node name")
+	// ErrMetaTooLarge is returned when encoded metadata exceeds
+	// memberlist.MetaMaxSize (512 bytes).
+	ErrMetaTooLarge = errors.New("gossip: metadata too large")
+	// ErrRefused marks a peer refused because its protocol version or ring
+	// configuration differs from ours, or its metadata does not decode.
+	ErrRefused = errors.New("gossip: peer refused")
+	// ErrBadMeta is returned by DecodeMeta for malformed metadata.
+	ErrBadMeta = errors.New("gossip: malformed metadata")
+	// ErrInvalidConfig is returned by Config.Validate.
+	ErrInvalidConfig = errors.New("gossip: invalid config")
+	// ErrClosed is returned by operations on a closed Gossip.
+	ErrClosed = errors.New("gossip: closed")
+	// ErrNoSeeds is returned by Join when given no address.
+	ErrNoSeeds = errors.New("gossip: no seeds")
+)

@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+
+	"shoal/gossip"
+	"shoal/ingest"
+	"shoal/route"
+	"shoal/site"
+	"shoal/zeeklog"
+)
+
+// Role is what a process does in the cluster; it is also the name of the
+// pool the process belongs to.
+type Role string
+
+// The three roles.
+const (
+	RoleWorker   Role = "worker"
+	RoleDatanode Role = "datanode"
+	RoleManager  Role = "manager"
+)
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleWorker, RoleDatanode, RoleManager:
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: role %q (want worker, datanode or manager)", ErrConfig, s)
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("node: invalid configuration")
+
+// Settings are the cluster-wide analysis settings. Every node is started with
+// the same ones; their hash travels in gossip metadata so that status can
+// flag a node whose settings differ.
+type Settings struct {
+	// LocalNets decides which hosts are local. The zero value means the
+	// IANA private and special-purpose ranges, as Zeek >= 6.0 does.
+	LocalNets site.Nets
+	// HostTracking selects the hosts known_hosts logs (default local).
+	HostTracking site.Mode
+	// HostExpire is how long a known host stays known after it was first
+	// logged (Zeek's &create_expire=1day). Default 24h.
+	HostExpire time.Duration
+}
+
+// Hash identifies the settings.
+func (s Settings) Hash() uint64 {
+	d := xxhash.New()
+	d.WriteString(s.LocalNets.String())
+	d.WriteString("|" + s.HostTracking.String() + "|")
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(s.HostExpire))
+	d.Write(b[:])
+	return d.Sum64()
+}
+
+// Config configures a Node. The zero value of every optional field means
+// the production default.
+type Config struct {
+	// Name must be unique in the cluster. Default: role-host-port of Bind.
+	Name string
+	Role Role
+	// Bind is the gossip host:port (UDP and TCP). Port 0 picks a free port.
+	Bind string
+	// Join lists seed gossip addresses.
+	Join []string
+	// DataBind is the event transport's host:port. Default: Bind's host,
+	// ephemeral port. The address actually bound is advertised in metadata.
+	DataBind string
+	// HTTP, when set, serves GET /status on this host:port.
+	HTTP string
+	// LogDir and LogFormat: where and how a manager writes logs.
+	LogDir    string
+	LogFormat zeeklog.Format
+	// Profile is the gossip timing profile (default lan).
+	Profile gossip.Profile
+	// Ring is the cluster-wide ring configuration.
+	Ring route.RingConfig
+	// QueueLimit bounds each peer's queue of unacknowledged events.
+	QueueLimit int
+	Settings   Settings
+
+	// Worker inputs: pcap files read in order, or the generator.
+	Read     []string
+	Generate *ingest.GeneratorConfig
+	// PoolWait is how long a worker with inputs waits for a datanode and
+	// a manager to appear before it starts reading (default 30s).
+	PoolWait time.Duration
+
+	Logger zerolog.Logger
+
+	// Injected networks for in-process tests; nil means real sockets.
+	// GossipTransport replaces memberlist's UDP/TCP transport (Bind is then
+	// only the advertised address), DataListener the event listener bound on
+	// DataBind, and Dial the event transport's dialer.
+	GossipTransport memberlist.NodeAwareTransport
+	DataListener    net.Listener
+	Dial            func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+func (c *Config) setDefaults() error {
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1:7946"
+	}
+	host, port, err := net.SplitHostPort(c.Bind)
+	if err != nil {
+		return fmt.Errorf("%w: bind %q: %v", ErrConfig, c.Bind, err)
+	}
+	if port == "0" && c.Name == "" && c.GossipTransport == nil {
+		// The default name needs the port: reserve one now.
+		p, err := freePort(host)
+		if err != nil {
+			return fmt.Errorf("node: bind %s: %w", c.Bind, err)
+		}
+		port = strconv.Itoa(p)
+		c.Bind = net.JoinHostPort(host, port)
+	}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("%s-%s-%s", c.Role, host, port)
+	}
+	if c.DataBind == "" {
+		c.DataBind = net.JoinHostPort(host, "0")
+	}
+	if c.Profile == "" {
+		c.Profile = gossip.Profile("lan")
+	}
+	if c.Ring == (route.RingConfig{}) {
+		c.Ring = route.DefaultRingConfig()
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = zeeklog.Format("tsv")
+	}
+	if c.Settings.HostExpire == 0 {
+		c.Settings.HostExpire = 24 * time.Hour
+	}
+	if c.Settings.LocalNets.String() == "" {
+		c.Settings.LocalNets = site.PrivateNets()
+	}
+	if c.PoolWait == 0 {
+		c.PoolWait = 30 * time.Second
+	}
+	return nil
+}
+
+// Validate reports the first invalid field, after defaults are applied.
+func (c *Config) validate() error {
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return err
+	}
+	if err := c.Ring.Validate(); err != nil {
+		return err
+	}
+	if c.Role == RoleManager && c.LogDir == "" {
+		return fmt.Errorf("%w: a manager needs a log directory", ErrConfig)
+	}
+	if c.Role != RoleWorker && (len(c.Read) > 0 || c.Generate != nil) {
+		return fmt.Errorf("%w: only a worker reads traffic", ErrConfig)
+	}
+	if len(c.Read) > 0 && c.Generate != nil {
+		return fmt.Errorf("%w: read and generate are exclusive", ErrConfig)
+	}
+	if c.Settings.HostExpire < 0 {
+		return fmt.Errorf("%w: known hosts expiry %v is negative", ErrConfig, c.Settings.HostExpire)
+	}
+	return nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

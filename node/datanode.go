@@ -1,0 +1,61 @@
+package node
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"shoal/internal/wire"
+	"shoal/known"
+)
+
+// datanode owns the known-hosts state for the hosts it owns and decides
+// which are new; only it sends their log records to a manager.
+type datanode struct {
+	n *Node
+
+	mu    sync.Mutex
+	hosts *known.Hosts
+	now   time.Time // network time: the latest event timestamp seen
+
+	seen, fresh, logErrors atomic.Uint64
+	size                   atomic.Int64
+}
+
+func newDatanode(n *Node) *datanode {
+	d := &datanode{n: n, hosts: known.NewSet[netip.Addr](n.cfg.Settings.HostExpire)}
+	Handle(n, d.hostSeen)
+	return d
+}
+
+func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
+	d.seen.Add(1)
+	ts := time.Unix(0, ev.TS)
+	d.mu.Lock()
+	if ts.After(d.now) {
+		d.now = ts
+	}
+	isNew := d.hosts.Observe(ev.Host, d.now)
+	d.size.Store(int64(d.hosts.Len()))
+	d.mu.Unlock()
+	if !isNew {
+		return
+	}
+	d.fresh.Add(1)
+	key := ev.Host.As16()
+	if err := d.n.SendHashed(d.n.ctx, string(RoleManager), key[:], wire.KnownHost(ev)); err != nil {
+		if c := d.logErrors.Add(1); c&(c-1) == 0 {
+			d.n.log.Error().Err(err).Str("host", ev.Host.String()).Uint64("log_errors", c).Msg("known host record not sent to a manager")
+		}
+	}
+}
+
+func (d *datanode) status() *DatanodeStatus {
+	return &DatanodeStatus{
+		HostsSeen:  d.seen.Load(),
+		HostsNew:   d.fresh.Load(),
+		KnownHosts: int(d.size.Load()),
+		LogErrors:  d.logErrors.Load(),
+	}
+}

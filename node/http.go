@@ -1,0 +1,75 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+)
+
+func (n *Node) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(n.Status())
+	})
+	return mux
+}
+
+// Status returns a snapshot of the node's view of the cluster.
+func (n *Node) Status() *Status {
+	st := &Status{
+		Name:     n.cfg.Name,
+		Role:     string(n.cfg.Role),
+		BootID:   n.BootID(),
+		Gossip:   n.GossipAddr(),
+		Data:     n.DataAddr(),
+		HTTP:     n.HTTPAddr(),
+		Uptime:   time.Since(n.start).Round(time.Millisecond).String(),
+		Settings: fmt.Sprintf("%016x", n.cfg.Settings.Hash()),
+		Rings:    make(map[string]RingStatus),
+	}
+	suspect := make(map[string]bool)
+	for _, p := range n.router.Peers() {
+		st.Peers = append(st.Peers, PeerStatus{Name: p.Name, Pool: p.Pool, Addr: p.Addr, Connected: p.Connected,
+			Suspect: p.Suspect, Queued: p.Queued, Unacked: p.Unacked})
+		suspect[p.Name] = p.Suspect
+	}
+	for _, m := range n.gossip.Members() {
+		state := string(m.State)
+		if state == "alive" && suspect[m.Name] {
+			state = "suspect" // the transport lost it; gossip has not confirmed yet
+		}
+		st.Members = append(st.Members, MemberStatus{Name: m.Name, Role: m.Meta.Role, State: state, Addr: m.Addr,
+			DataAddr: m.Meta.DataAddr, BootID: fmt.Sprintf("%016x", m.Meta.BootID), SettingsMismatch: m.SettingsMismatch})
+	}
+	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].Name < st.Members[j].Name })
+	for pool, r := range n.router.Rings() {
+		st.Rings[pool] = RingStatus{Version: r.Version, Checksum: fmt.Sprintf("%016x", r.Checksum), Members: r.Members, Owned: r.Owned}
+	}
+	s := n.router.Stats()
+	st.Counters = Counters{
+		Sent: s.Sent, Received: s.Received, Acknowledged: s.Acked, Dropped: s.Dropped, DroppedFull: s.DroppedFull,
+		Rerouted: s.Rerouted, NoMembers: s.NoMembers, Batches: s.Batches, Writes: s.Writes, BadFrames: s.BadFrames,
+		Reconnects: s.Reconnects, UnknownTypes: n.unknownTypes.Load(), BadEvents: n.badEvents.Load(),
+	}
+	for _, f := range n.router.Failovers() {
+		fs := FailoverStatus{Peer: f.Peer, DetectedAt: f.DetectedAt.Format(time.RFC3339Nano), Rerouted: f.Rerouted}
+		if !f.FirstAckAt.IsZero() {
+			fs.FirstAckAt = f.FirstAckAt.Format(time.RFC3339Nano)
+		}
+		st.Failovers = append(st.Failovers, fs)
+	}
+	switch {
+	case n.worker != nil:
+		st.Worker = n.worker.status()
+	case n.datanode != nil:
+		st.Datanode = n.datanode.status()
+	case n.manager != nil:
+		st.Manager = n.manager.status()
+	}
+	return st
+}

@@ -1,0 +1,212 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"shoal/internal/wire"
+)
+
+// Transport defaults; the zero value of each Config field selects them.
+const (
+	DefaultQueueLimit        = 65536
+	DefaultMaxBatchBytes     = 256 << 10
+	DefaultFlushDelay        = time.Millisecond
+	DefaultMaxFrameSize      = 4 << 20
+	DefaultAckTimeout        = 2 * time.Second
+	DefaultReconnectInterval = 100 * time.Millisecond
+	// DefaultDialTimeout bounds one dial when Config.Dial is nil.
+	DefaultDialTimeout = time.Second
+	// maxReconnectBackoff caps the doubling backoff between dials.
+	maxReconnectBackoffFactor = 16
+)
+
+// Errors. Each is returned wrapped with context; test with errors.Is.
+var (
+	// ErrNoMembers: the pool has no live member (counted in Stats.NoMembers).
+	ErrNoMembers = errors.New("route: no live members")
+	// ErrUnknownNode: Send named a node that is not in the live view.
+	ErrUnknownNode = errors.New("route: unknown node")
+	// ErrQueueFull: the peer's queue is at QueueLimit and Full is FullDrop
+	// (counted in Stats.DroppedFull).
+	ErrQueueFull = errors.New("route: queue full")
+	// ErrClosed: the router is closed.
+	ErrClosed = errors.New("route: router closed")
+	// ErrTooLarge: one encoded event does not fit in a frame of
+	// MaxFrameSize bytes.
+	ErrTooLarge = errors.New("route: event too large")
+	// ErrConfig is wrapped by every Config validation error.
+	ErrConfig = errors.New("route: invalid config")
+)
+
+// Peer is a live member as gossip sees it. Pool is its role ("worker",
+// "datanode", "manager"); DataAddr is its event listener; BootID changes on
+// every restart, so a restarted process is a different peer.
+type Peer struct {
+	Name, Pool, DataAddr string
+	BootID               uint64
+}
+
+// FullPolicy says what a send does when the target peer's queue is full.
+type FullPolicy uint8
+
+const (
+	// FullDrop refuses the event with ErrQueueFull and counts it; the
+	// caller never blocks. The default.
+	FullDrop FullPolicy = iota
+	// FullBlock makes the send wait for room, or for its ctx.
+	FullBlock
+)
+
+// String names the policy.
+func (f FullPolicy) String() string {
+	switch f {
+	case FullDrop:
+		return "drop"
+	case FullBlock:
+		return "block"
+	}
+	return "unknown"
+}
+
+// Config configures a Router. The zero value of every optional field selects
+// its default.
+type Config struct {
+	// Name, BootID and Pool identify this node. Name and Pool are required.
+	Name   string
+	BootID uint64
+	Pool   string
+	// Ring is the cluster-wide ring configuration (DefaultRingConfig() when
+	// zero).
+	Ring RingConfig
+	// Listener accepts inbound event connections (required). The router
+	// closes it on Close.
+	Listener net.Listener
+	// Dial opens an outbound event connection. nil means a net.Dialer with
+	// DefaultDialTimeout.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Deliver receives every inbound event (required). It is called on the
+	// receiving connection's goroutine, in arrival order per sending peer,
+	// concurrently for different senders; and synchronously on the sending
+	// goroutine for events addressed to this node. payload is valid only
+	// during the call: copy what you keep. Deliver should not block for
+	// long: a batch is acknowledged only after Deliver returned for all
+	// of its events, and a sender that waits longer than AckTimeout for an
+	// acknowledgement suspects this node.
+	Deliver func(from string, t wire.Type, payload []byte)
+	// QueueLimit bounds, per peer, the events queued plus those sent but
+	// not yet acknowledged (default 65536).
+	QueueLimit int
+	// Full is the policy when a peer's queue is at QueueLimit.
+	Full FullPolicy
+	// MaxBatchBytes bounds the events of one batch frame in bytes (default
+	// 256 KiB). A batch is cut when it would exceed it. Must leave room for
+	// the frame headers within MaxFrameSize.
+	MaxBatchBytes int
+	// FlushDelay is the longest an event waits before its batch is written
+	// (default 1ms). An idle writer flushes at once; a writer that has just
+	// written waits up to FlushDelay to gather a larger batch, so a busy
+	// peer gets few large writes instead of many small ones.
+	FlushDelay time.Duration
+	// MaxFrameSize is the largest inbound frame body accepted (default 4
+	// MiB); a larger length prefix is a bad frame and closes the
+	// connection. It also bounds the size of one outbound event.
+	MaxFrameSize int
+	// AckTimeout: a batch unacknowledged for this long, or a handshake or
+	// write that takes this long, marks the peer suspect (default 2s).
+	AckTimeout time.Duration
+	// ReconnectInterval is the first backoff between dials to a suspect
+	// peer; it doubles on each failure up to 16x (default 100ms).
+	ReconnectInterval time.Duration
+	// OnChange is called when rings change because of local suspicion or
+	// recovery (not on SetMembers). It must not block.
+	OnChange func()
+	// Logger receives the router's logs (default zerolog.Nop()).
+	Logger zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Ring == (RingConfig{}) {
+		c.Ring = DefaultRingConfig()
+	}
+	if c.QueueLimit == 0 {
+		c.QueueLimit = DefaultQueueLimit
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.FlushDelay == 0 {
+		c.FlushDelay = DefaultFlushDelay
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.ReconnectInterval == 0 {
+		c.ReconnectInterval = DefaultReconnectInterval
+	}
+	if c.Dial == nil {
+		d := &net.Dialer{Timeout: DefaultDialTimeout}
+		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	return c
+}
+
+// Validate reports whether c (with defaults applied to zero fields) can run
+// a router.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	if c.Name == "" {
+		bad("empty name")
+	}
+	if len(c.Name) > wire.MaxNameLen {
+		bad("name longer than %d bytes", wire.MaxNameLen)
+	}
+	if c.Pool == "" {
+		bad("empty pool")
+	}
+	if c.Listener == nil {
+		bad("nil listener")
+	}
+	if c.Deliver == nil {
+		bad("nil deliver")
+	}
+	if err := c.Ring.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.QueueLimit < 1 {
+		bad("queue limit %d < 1", c.QueueLimit)
+	}
+	if c.Full != FullDrop && c.Full != FullBlock {
+		bad("unknown full policy %d", c.Full)
+	}
+	if c.MaxFrameSize < 1024 || c.MaxFrameSize > 1<<30 {
+		bad("max frame size %d out of range [1024, %d]", c.MaxFrameSize, 1<<30)
+	}
+	if c.MaxBatchBytes < 1 || c.MaxBatchBytes > c.MaxFrameSize-wire.BatchHeaderRoom {
+		bad("max batch bytes %d out of range [1, max frame size - %d]", c.MaxBatchBytes, wire.BatchHeaderRoom)
+	}
+	if c.FlushDelay < 0 {
+		bad("negative flush delay")
+	}
+	if c.AckTimeout < 0 {
+		bad("negative ack timeout")
+	}
+	if c.ReconnectInterval < 0 {
+		bad("negative reconnect interval")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,245 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"shoal/internal/wire"
+)
+
+// errQuit ends a peer's goroutine: the peer was retired or the router closed.
+var errQuit = errors.New("route: peer retired")
+
+// errBadHello: the peer answered the handshake as someone else.
+var errBadHello = errors.New("route: unexpected hello")
+
+// errAckTimeout: a batch stayed unacknowledged longer than AckTimeout.
+var errAckTimeout = errors.New("route: ack timeout")
+
+// run is the peer's goroutine: dial, handshake, write batches until the
+// connection breaks, then fail over and reconnect with backoff until the
+// peer is retired or the router closes.
+func (p *peer) run() {
+	r := p.r
+	backoff := r.cfg.ReconnectInterval
+	failed := false
+	for {
+		c, fr, err := p.connect()
+		if err == nil {
+			gen, ok := r.recover(p, c, failed)
+			if !ok {
+				_ = c.Close()
+				return
+			}
+			backoff = r.cfg.ReconnectInterval
+			err = p.serve(c, fr, gen)
+			_ = c.Close()
+			p.clearConn(c)
+		}
+		if p.quitting() {
+			return
+		}
+		r.suspect(p, err)
+		failed = true
+		if !p.sleep(backoff) {
+			return
+		}
+		backoff = min(2*backoff, maxReconnectBackoffFactor*r.cfg.ReconnectInterval)
+	}
+}
+
+func (p *peer) quitting() bool {
+	select {
+	case <-p.quitCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or returns false when the peer quits.
+func (p *peer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.quitCh:
+		return false
+	}
+}
+
+// handshakeTimeout bounds dialing plus the hello exchange.
+func (r *Router) handshakeTimeout() time.Duration {
+	return max(r.cfg.AckTimeout, 10*time.Millisecond)
+}
+
+// connect dials the peer and exchanges hellos; the peer must answer with
+// the name and boot id the view holds for it.
+func (p *peer) connect() (net.Conn, *frameReader, error) {
+	r := p.r
+	ctx, cancel := context.WithTimeout(r.ctx, r.handshakeTimeout())
+	defer cancel()
+	c, err := r.cfg.Dial(ctx, p.addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("route: dial %s: %w", p.addr, err)
+	}
+	if !p.setConn(c) {
+		_ = c.Close()
+		return nil, nil, errQuit
+	}
+	fail := func(err error) (net.Conn, *frameReader, error) {
+		_ = c.Close()
+		p.clearConn(c)
+		return nil, nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(d)
+	}
+	if _, err := c.Write(wire.AppendHello(nil, r.hello)); err != nil {
+		return fail(fmt.Errorf("route: hello to %s: %w", p.addr, err))
+	}
+	fr := newFrameReader(c, 64<<10, 512)
+	f, err := fr.next()
+	if err != nil {
+		return fail(fmt.Errorf("route: hello from %s: %w", p.addr, err))
+	}
+	h, err := f.Hello()
+	if err != nil {
+		return fail(fmt.Errorf("route: hello from %s: %w", p.addr, err))
+	}
+	if h.Name != p.name || h.BootID != p.bootID || h.Proto != wire.Proto {
+		r.stats.refused.Add(1)
+		return fail(fmt.Errorf("%w: %s answered as %q boot %d proto %d, want %q boot %d proto %d",
+			errBadHello, p.addr, h.Name, h.BootID, h.Proto, p.name, p.bootID, wire.Proto))
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, fr, nil
+}
+
+// serve writes batches to c until it breaks. A reader goroutine consumes
+// acknowledgements.
+func (p *peer) serve(c net.Conn, fr *frameReader, gen uint64) error {
+	r := p.r
+	errCh := make(chan error, 1)
+	if !r.goRoutine(func() { errCh <- p.readAcks(fr, gen) }) {
+		return errQuit
+	}
+	defer func() {
+		_ = c.Close()
+		<-errCh
+	}()
+	check := min(max(r.cfg.AckTimeout/4, time.Millisecond), 250*time.Millisecond)
+	ticker := time.NewTicker(check)
+	defer ticker.Stop()
+	delay := time.NewTimer(time.Hour)
+	delay.Stop()
+	defer delay.Stop()
+	var lastWrite time.Time
+	var bufs [][]byte
+	var bs []*batch
+	p.kick() // anything queued while disconnected
+	for {
+		select {
+		case <-p.kickCh:
+		case now := <-ticker.C:
+			if p.ackTimedOut(now) {
+				return fmt.Errorf("%w: peer %s", errAckTimeout, p.name)
+			}
+			continue
+		case err := <-errCh:
+			errCh <- err // for the deferred wait
+			return err
+		case <-p.quitCh:
+			return errQuit
+		}
+		// Coalesce: a writer that wrote within FlushDelay waits until the
+		// oldest queued event has waited FlushDelay, unless a full batch
+		// is ready. An idle writer writes at once.
+		if fd := r.cfg.FlushDelay; fd > 0 && time.Since(lastWrite) < fd && !p.hasReady() {
+			if d := time.Until(p.flushDeadline()); d > 0 {
+				delay.Reset(d)
+			wait:
+				for {
+					select {
+					case <-delay.C:
+						break wait
+					case <-p.kickCh:
+						if p.hasReady() {
+							delay.Stop()
+							break wait
+						}
+					case err := <-errCh:
+						errCh <- err
+						return err
+					case <-p.quitCh:
+						return errQuit
+					}
+				}
+			}
+		}
+		now := time.Now()
+		bs = p.take(bs[:0], gen, now)
+		if len(bs) == 0 {
+			continue
+		}
+		_ = c.SetWriteDeadline(now.Add(r.handshakeTimeout()))
+		var err error
+		if len(bs) == 1 {
+			_, err = c.Write(bs[0].frame)
+		} else {
+			for _, b := range bs {
+				bufs = append(bufs, b.frame)
+			}
+			nb := net.Buffers(bufs)
+			_, err = nb.WriteTo(c)
+			clear(bufs)
+			bufs = bufs[:0]
+		}
+		p.written(bs)
+		clear(bs)
+		r.stats.writes.Add(1)
+		r.stats.batches.Add(uint64(len(bs)))
+		if err != nil {
+			return fmt.Errorf("route: write to %s: %w", p.name, err)
+		}
+		lastWrite = time.Now()
+	}
+}
+
+// readAcks consumes the peer's acknowledgements until the connection
+// breaks; anything but an ack is a protocol error.
+func (p *peer) readAcks(fr *frameReader, gen uint64) error {
+	r := p.r
+	var acked []*batch
+	for {
+		f, err := fr.next()
+		if err != nil {
+			return fmt.Errorf("route: read from %s: %w", p.name, err)
+		}
+		seq, err := f.Ack()
+		if err != nil {
+			r.stats.badFrames.Add(1)
+			return fmt.Errorf("route: from %s: %w", p.name, err)
+		}
+		var n int
+		acked, n, err = p.ack(seq, gen, acked[:0])
+		if err != nil {
+			r.stats.badFrames.Add(1)
+			return fmt.Errorf("route: from %s: %w", p.name, err)
+		}
+		if n == 0 {
+			continue
+		}
+		r.stats.acked.Add(uint64(n))
+		if r.awaiting.Load() > 0 {
+			r.noteAcked(p, acked, time.Now())
+		}
+		p.recycle(acked)
+		clear(acked)
+		r.notifyDrain()
+	}
+}

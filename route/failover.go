@@ -1,0 +1,285 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"time"
+
+	"shoal/internal/wire"
+)
+
+// maxFailovers is how many failovers Failovers reports.
+const maxFailovers = 16
+
+// maxResolve bounds how often one event is resolved again because the peer
+// it resolved to left the rings meanwhile.
+const maxResolve = 16
+
+// Failover describes one local failover: a peer suspected because its
+// connection broke.
+type Failover struct {
+	Peer string
+	Pool string
+	// DetectedAt is when the connection was found broken.
+	DetectedAt time.Time
+	// FirstAckAt is when a new owner first acknowledged an event on a
+	// partition that moved away from Peer (zero until then).
+	FirstAckAt time.Time
+	// Rerouted counts the queued and unacknowledged events moved to new
+	// owners.
+	Rerouted int
+	// Cause is the error that broke the connection.
+	Cause string
+}
+
+type failoverRec struct {
+	Failover
+	moved    []bool // partitions Peer owned before the failover
+	awaiting bool   // FirstAckAt not yet seen
+}
+
+// Failovers returns the last few failovers, oldest first. Safe for
+// concurrent use; the slice is fresh.
+func (r *Router) Failovers() []Failover {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	out := make([]Failover, len(r.failovers))
+	for i, f := range r.failovers {
+		out[i] = f.Failover
+	}
+	return out
+}
+
+// addFailover records a failover of p; old is the routing table before p
+// left the rings.
+func (r *Router) addFailover(p *peer, old *table, cause error, now time.Time) *failoverRec {
+	fo := &failoverRec{Failover: Failover{Peer: p.name, Pool: p.pool, DetectedAt: now}}
+	if cause != nil {
+		fo.Cause = cause.Error()
+	}
+	if pt := old.pools[p.pool]; pt != nil && pt.owners != nil {
+		fo.moved = make([]bool, len(pt.owners))
+		for i, o := range pt.owners {
+			if o == p {
+				fo.moved[i] = true
+				fo.awaiting = true
+			}
+		}
+	}
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	if len(r.failovers) == maxFailovers {
+		if r.failovers[0].awaiting {
+			r.awaiting.Add(-1)
+		}
+		r.failovers = slices.Delete(r.failovers, 0, 1)
+	}
+	r.failovers = append(r.failovers, fo)
+	if fo.awaiting {
+		r.awaiting.Add(1)
+	}
+	return fo
+}
+
+// noteAcked sets FirstAckAt of the failovers whose moved partitions got
+// their first acknowledgement from q. Only called while some failover
+// awaits it.
+func (r *Router) noteAcked(q *peer, acked []*batch, now time.Time) {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	for _, fo := range r.failovers {
+		if !fo.awaiting || fo.Pool != q.pool || fo.Peer == q.name {
+			continue
+		}
+	scan:
+		for _, b := range acked {
+			for _, m := range b.metas {
+				if m.moved() || m.kind() == kindHashed && fo.moved[m.part()] {
+					fo.FirstAckAt, fo.awaiting = now, false
+					r.awaiting.Add(-1)
+					break scan
+				}
+			}
+		}
+	}
+}
+
+// noteSelf is noteAcked for an event on partition part delivered to this
+// node itself.
+func (r *Router) noteSelf(pool string, part int32, moved bool) {
+	now := time.Now()
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	for _, fo := range r.failovers {
+		if fo.awaiting && fo.Pool == pool && (moved || part >= 0 && fo.moved[part]) {
+			fo.FirstAckAt, fo.awaiting = now, false
+			r.awaiting.Add(-1)
+		}
+	}
+}
+
+// suspect takes p out of the rings at once because its connection broke
+// (or could not be made), re-routes its movable events to the new owners
+// and keeps the others for the reconnect. Called by p's goroutine only.
+func (r *Router) suspect(p *peer, cause error) {
+	now := time.Now()
+	r.mu.Lock()
+	if p.gone || r.closed.Load() || p.suspect {
+		r.mu.Unlock()
+		if ok, n := r.limit.allow("reconnect " + p.name); ok {
+			r.log.Debug().Err(cause).Str("peer", p.name).Int("suppressed", n).Msg("peer still unreachable")
+		}
+		return
+	}
+	old := r.table.Load()
+	p.suspect = true
+	r.rebuildLocked()
+	r.moving.Add(1) // before the events leave p: Drain must not miss them
+	moved, _, _ := p.evacuate(stateSuspect, nil, nil)
+	fo := r.addFailover(p, old, cause, now)
+	r.mu.Unlock()
+
+	n := r.reroute(p.pool, moved)
+	r.fmu.Lock()
+	fo.Rerouted += n
+	r.fmu.Unlock()
+	r.rerouteEpoch.Add(1)
+	r.moving.Add(-1)
+	r.notifyDrain()
+	r.stats.suspected.Add(1)
+	if ok, s := r.limit.allow("suspect " + p.name); ok {
+		r.log.Warn().Err(cause).Str("peer", p.name).Str("pool", p.pool).Int("rerouted", n).
+			Int("suppressed", s).Msg("peer suspect, partitions re-routed")
+	}
+	if r.cfg.OnChange != nil {
+		r.cfg.OnChange()
+	}
+}
+
+// recover puts p back into the rings after a successful handshake on c.
+// It returns the connection generation, or false when p was retired.
+func (r *Router) recover(p *peer, c net.Conn, reconnect bool) (uint64, bool) {
+	r.mu.Lock()
+	if p.gone || r.closed.Load() {
+		r.mu.Unlock()
+		return 0, false
+	}
+	// Active before it is back in the table, so no sender that resolves p
+	// is turned away.
+	p.mu.Lock()
+	p.state = stateActive
+	p.conn = c
+	p.connected = true
+	p.gen++
+	gen := p.gen
+	p.mu.Unlock()
+	changed := p.suspect
+	if changed {
+		p.suspect = false
+		r.rebuildLocked()
+	}
+	r.mu.Unlock()
+	if reconnect {
+		r.stats.reconnects.Add(1)
+	}
+	if changed {
+		r.log.Info().Str("peer", p.name).Str("pool", p.pool).Msg("peer reconnected, back in rings")
+		if r.cfg.OnChange != nil {
+			r.cfg.OnChange()
+		}
+	}
+	return gen, true
+}
+
+// retireLocked removes p from service (it left the view or restarted);
+// r.mu is held and the table no longer holds p. Its events are returned
+// for re-routing (moved) and for a successor or the drop count (kept).
+func (r *Router) retireLocked(p *peer, moved, kept []movedEvent) ([]movedEvent, []movedEvent) {
+	p.gone = true
+	moved, kept, _ = p.evacuate(stateGone, moved, kept)
+	p.stop()
+	p.closeConn()
+	// Nothing is counted on a gone peer any more: fold its counters.
+	p.mu.Lock()
+	r.stats.retiredSent.Add(p.sent)
+	r.stats.retiredDroppedFull.Add(p.droppedFull)
+	p.sent, p.droppedFull = 0, 0
+	p.mu.Unlock()
+	return moved, kept
+}
+
+// reroute sends events taken from a failed or departed peer of pool to
+// their new owners and returns how many found one.
+func (r *Router) reroute(pool string, evs []movedEvent) int {
+	n := 0
+	for _, e := range evs {
+		if r.rerouteOne(pool, e) {
+			n++
+		}
+	}
+	r.stats.rerouted.Add(uint64(n))
+	return n
+}
+
+func (r *Router) rerouteOne(pool string, e movedEvent) bool {
+	m := mkMeta(e.kind, e.part, true)
+	for range maxResolve {
+		t := r.table.Load()
+		if t.closed {
+			break
+		}
+		pt := t.pool(pool)
+		if pt == nil || pt.owners == nil {
+			r.stats.noMembers.Add(1)
+			break
+		}
+		var q *peer
+		if e.kind == kindHashed {
+			q = pt.owners[e.part]
+		} else {
+			q = pt.members[pt.rr.Add(1)%uint64(len(pt.members))]
+		}
+		if q.self {
+			r.deliverRaw(e.raw)
+			if r.awaiting.Load() > 0 {
+				r.noteSelf(pool, e.part, true)
+			}
+			return true
+		}
+		err := q.sendRaw(context.Background(), e.raw, m, true)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, errRetry) {
+			break
+		}
+	}
+	r.stats.droppedNoRoute.Add(1)
+	return false
+}
+
+// handOver gives the direct and broadcast events of a departed peer to its
+// successor (the same node after a restart), or drops and counts them.
+func (r *Router) handOver(kept []movedEvent, successor *peer) {
+	for _, e := range kept {
+		if successor != nil {
+			if successor.sendRaw(context.Background(), e.raw, mkMeta(e.kind, -1, true), true) == nil {
+				continue
+			}
+		}
+		r.stats.droppedNoRoute.Add(1)
+	}
+}
+
+// deliverRaw delivers an encoded event (type, length, payload) to this node.
+func (r *Router) deliverRaw(raw []byte) {
+	t, payload, _, err := wire.ReadEvent(raw)
+	if err != nil {
+		// raw was encoded by this process: a broken invariant.
+		panic("route: re-routed event: " + err.Error())
+	}
+	r.stats.selfDelivered.Add(1)
+	r.cfg.Deliver(r.self.name, t, payload)
+}
