@@ -164,10 +164,12 @@ func TestInProcessKnownHostsWikipedia(t *testing.T) {
 	tests := map[string]struct {
 		mode     string
 		expected string
+		format   zeeklog.Format
 	}{
-		"local":  {"local", "known_hosts-local.v3.log"},
-		"remote": {"remote", "known_hosts-remote.v3.log"},
-		"all":    {"all", "known_hosts-all.v3.log"},
+		"local":    {"local", "known_hosts-local.v3.log", zeeklog.FormatTSV},
+		"remote":   {"remote", "known_hosts-remote.v3.log", zeeklog.FormatTSV},
+		"all":      {"all", "known_hosts-all.v3.log", zeeklog.FormatTSV},
+		"all json": {"all", "known_hosts-all.v3.log", zeeklog.FormatJSON},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -179,6 +181,7 @@ func TestInProcessKnownHostsWikipedia(t *testing.T) {
 				h := newHarness(t, func(c *Config) {
 					c.Settings.LocalNets, _ = site.ParseNets("141.142.0.0/16")
 					c.Settings.HostTracking, _ = site.ParseMode(tt.mode)
+					c.LogFormat = tt.format
 				})
 				defer h.closeAll()
 				h.start("manager-1", RoleManager, nil)
@@ -192,7 +195,7 @@ func TestInProcessKnownHostsWikipedia(t *testing.T) {
 				}
 				time.Sleep(2 * flushInterval)
 				synctest.Wait()
-				got, err := zeeklog.ReadTSVFile(filepath.Join(h.logDir, "known_hosts.log"))
+				got, err := readLog(filepath.Join(h.logDir, "known_hosts.log"), tt.format, want.Fields)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -202,6 +205,18 @@ func TestInProcessKnownHostsWikipedia(t *testing.T) {
 			})
 		})
 	}
+}
+
+func readLog(name string, format zeeklog.Format, fields []string) (*zeeklog.Log, error) {
+	if format == zeeklog.FormatTSV {
+		return zeeklog.ReadTSVFile(name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return zeeklog.ReadJSON(f, fields)
 }
 
 func rowSet(rows [][]string) []string {
