@@ -181,3 +181,23 @@ func (s *Set[K]) Merge(o *Set[K]) {
 	}
 	s.q, s.head = q, 0
 }
+
+// Delete removes k and reports whether it was a member. It costs a binary
+// search plus a copy of the queue's tail: it is for rare corrections, such
+// as a decision whose log record could not be delivered, not for the hot
+// path.
+func (s *Set[K]) Delete(k K) bool {
+	ins, ok := s.m[k]
+	if !ok {
+		return false
+	}
+	delete(s.m, k)
+	live := s.q[s.head:]
+	for i := sort.Search(len(live), func(i int) bool { return !live[i].Inserted.Before(ins) }); i < len(live); i++ {
+		if live[i].Key == k {
+			s.q = slices.Delete(s.q, s.head+i, s.head+i+1)
+			break
+		}
+	}
+	return true
+}

@@ -45,6 +45,12 @@ func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
 	d.fresh.Add(1)
 	key := ev.Host.As16()
 	if err := d.n.SendHashed(d.n.ctx, string(RoleManager), key[:], wire.KnownHost(ev)); err != nil {
+		// Forget the decision so that the host is logged when it is offered
+		// again (after the workers' caches clear on the next ring change).
+		d.mu.Lock()
+		d.hosts.Delete(ev.Host)
+		d.size.Store(int64(d.hosts.Len()))
+		d.mu.Unlock()
 		if c := d.logErrors.Add(1); c&(c-1) == 0 {
 			d.n.log.Error().Err(err).Str("host", ev.Host.String()).Uint64("log_errors", c).Msg("known host record not sent to a manager")
 		}

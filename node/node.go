@@ -49,8 +49,8 @@ type Node struct {
 
 	ringCh chan struct{} // router-side ring changes (local suspicion)
 
-	// ringVersion counts datanode ring changes; the worker clears its cache
-	// when it moves.
+	// ringVersion counts ring changes of any pool; the worker clears its
+	// cache when it moves, as Zeek's workers do on node_up and node_down.
 	ringVersion atomic.Uint64
 
 	worker   *worker
@@ -316,9 +316,7 @@ func (n *Node) refreshMembers() {
 		if b, ok := before[pool]; ok && b.Checksum == rs.Checksum {
 			continue
 		}
-		if pool == string(RoleDatanode) {
-			n.ringVersion.Add(1)
-		}
+		n.ringVersion.Add(1)
 		n.log.Info().Str("pool", pool).Uint64("version", rs.Version).Str("checksum", fmt.Sprintf("%016x", rs.Checksum)).
 			Strs("members", rs.Members).Msg("ring changed")
 	}

@@ -25,7 +25,7 @@ const expireEvery = 4096
 type worker struct {
 	n       *Node
 	tracker *flow.Tracker
-	cache   *known.Hosts // hosts already sent; cleared on datanode ring changes
+	cache   *known.Hosts // hosts already sent; cleared on every ring change
 	ringVer uint64       // n.ringVersion when the cache was last cleared
 	ctx     context.Context
 
@@ -41,7 +41,6 @@ func newWorker(n *Node) *worker {
 		tracker: flow.NewTracker(flow.Config{}),
 		cache:   known.NewSet[netip.Addr](n.cfg.Settings.HostExpire),
 	}
-	Handle(n, func(string, wire.HostSeen) {}) // keep self-delivery well defined
 	return w
 }
 
