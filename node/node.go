@@ -84,8 +84,8 @@ func New(cfg Config) (*Node, error) {
 		fatalCh:  make(chan error, 1),
 	}
 	// Components add their own node and component fields.
-	compLog := cfg.Logger.With().Str("role", string(cfg.Role)).Logger()
-	n.log = compLog.With().Str("node", cfg.Name).Logger()
+	compLog := cfg.Logger
+	n.log = compLog.With().Str("node", cfg.Name).Str("role", string(cfg.Role)).Logger()
 
 	var err error
 	n.dataLn = cfg.DataListener
