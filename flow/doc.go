@@ -1,42 +1,63 @@
-// Package flow owns TCP connection tracking: it turns decoded packets into
-// connections and raises the events the known-* analyses need, exactly when
-// Zeek raises them.
+// Package flow owns connection tracking: it turns decoded packets into TCP,
+// UDP and ICMP connections the way Zeek's session manager does, raises the
+// events the analyses need exactly when Zeek raises them, and reports each
+// connection's conn.log record when Zeek would log it.
 //
-// The rules follow Zeek's TCP analyzer (zeek:
-// src/packet_analysis/protocol/tcp/TCP.cc and TCPSessionAdapter.cc):
+// The rules follow Zeek (zeek: src/packet_analysis/protocol/{tcp,udp,icmp},
+// src/analyzer/protocol/tcp/TCP_Endpoint.cc, src/Conn.cc,
+// scripts/base/protocols/conn/main.zeek):
 //
-//   - Connections are keyed by the 5-tuple in either direction. A connection
-//     whose first packet is a pure SYN keeps its sender as originator; for any
-//     other first packet the roles are swapped only when the source port is a
-//     likely server port (Config.ServerPorts) and the destination port is not
+//   - Connections are keyed by the 5-tuple in either direction (ICMP: by
+//     type and counterpart type; one-way ICMP messages by direction). A TCP
+//     connection whose first packet is a pure SYN keeps its sender as
+//     originator; for any other first packet the roles are swapped when the
+//     source port is a likely server port (Config.ServerPorts, by default
+//     those of Zeek's default analyzers) and the destination port is not
 //     (both: only for a non-SYN packet whose source port is the lower one).
-//   - Each endpoint runs Zeek's state machine (INACTIVE, SYN_SENT,
-//     SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET), including the
-//     SYN/SYN-ACK reversal, SYN-after-partial and connection reuse rules.
-//   - Established is reported for the packet on which Zeek raises
-//     connection_established with both endpoints ESTABLISHED, which is the
-//     condition of known-hosts.zeek: the responder's SYN-ACK answering a SYN
-//     that was seen. A lone SYN-ACK or a connection picked up mid-stream never
-//     qualifies.
+//     A UDP flow is swapped when its first datagram comes from a likely UDP
+//     server port to a port that is not one. Swaps add '^' to the history.
+//   - Each TCP endpoint runs Zeek's state machine (INACTIVE, SYN_SENT,
+//     SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET) with its sequence
+//     space: relative sequence numbers, wrap-arounds, the SYN/SYN-ACK
+//     reversal, SYN-after-partial and connection reuse. Byte counts come from
+//     sequence numbers (TCP_Endpoint::Size); UDP and ICMP count payload.
+//   - The history records Zeek's letters with Zeek's repeat rules: A, D, I, Q
+//     once per direction; S, H, F, R again when the sequence number differs
+//     from the last one of the same kind; T (retransmission) and W (zero
+//     window) at the 1st, 10th, 100th ... occurrence; D/d for UDP.
+//     Checksums are not validated (Zeek -C), so C never appears; content
+//     gaps are not tracked, so G never appears and missed_bytes stays 0.
 //   - Network time is the maximum packet timestamp seen. Before a packet is
-//     processed, the timers due at or before network time fire in due order:
-//     the attempt timer (tcp_attempt_delay, 5 s after the SYN; removes a
-//     connection whose responder stayed silent), the close timer
+//     processed, the timers due by network time fire in due order: the
+//     attempt timer (tcp_attempt_delay, 5 s after the SYN: Handler.Attempt,
+//     then removal when the responder stayed silent), the close timer
 //     (tcp_close_delay, 5 s after a complete close) and the inactivity timer
-//     (tcp_inactivity_timeout, 5 min).
+//     (TCP 1 min until an endpoint leaves the handshake states, then 5 min;
+//     UDP and ICMP 1 min). Finish ends the input as Zeek's termination does:
+//     pending attempt timers act, in due order, then every connection left is
+//     removed.
+//   - Events go to Config.Handler, synchronously: NewConn (attach an
+//     Analyzer), Established (connection_established with both endpoints
+//     ESTABLISHED, the known-hosts trigger; also returned by Packet),
+//     Attempt (connection_attempt and connection_rejected) and Removed
+//     (connection_state_remove with the conn.log Record).
 //   - At most Config.MaxFlows connections are kept; beyond that the least
-//     recently active one is evicted and counted.
+//     recently active one is evicted (and reported) and counted.
 //
 // Typical use, one Tracker per packet stream:
 //
-//	t := flow.NewTracker(flow.Config{})
+//	t := flow.NewTracker(flow.Config{Handler: flow.Handler{
+//		Removed: func(r *flow.Record) { log(*r) },   // copy to keep
+//	}})
 //	for each decoded packet p {
 //		if ev, ok := t.Packet(&p); ok {
 //			// ev.Orig, ev.Resp completed a handshake at ev.TS
 //		}
 //	}
+//	t.Finish() // end of input
 //
 // The package is pure: time comes from the packets (or from the caller for
-// Expire); no I/O, no goroutines. A Tracker is not safe for concurrent use,
-// and a packet stream in steady state is processed without allocating.
+// Expire and Flush); no I/O, no goroutines. A Tracker is not safe for
+// concurrent use, and a packet stream in steady state is processed without
+// allocating, handlers and analyzers included if they do not allocate.
 package flow

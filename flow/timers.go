@@ -17,7 +17,7 @@ const noTimer = -1
 type timer struct {
 	due  int64  // network time in ns since the epoch
 	seq  uint64 // insertion order, breaks ties so firing order is deterministic
-	c    *conn
+	c    *Conn
 	kind timerKind
 }
 
@@ -93,6 +93,26 @@ func (t *timerHeap) schedule(c *conn, kind timerKind, due int64) {
 	t.up(i)
 }
 
+// retarget turns c's pending timer of kind from into one of kind to due at
+// due, in place (one sift instead of a removal and an insertion); without a
+// pending timer of kind from it schedules one of kind to. A pending timer of
+// kind to is replaced.
+func (t *timerHeap) retarget(c *conn, from, to timerKind, due int64) {
+	i := c.timer[from]
+	if i == noTimer || from == to {
+		t.schedule(c, to, due)
+		return
+	}
+	t.cancel(c, to)
+	i = c.timer[from] // cancel may have moved it
+	c.timer[from], c.timer[to] = noTimer, i
+	t.seq++
+	e := &t.h[i]
+	e.kind, e.due, e.seq = to, due, t.seq
+	t.down(int(i))
+	t.up(int(c.timer[to]))
+}
+
 // cancel removes c's pending timer of the given kind, if any.
 func (t *timerHeap) cancel(c *conn, kind timerKind) {
 	i := int(c.timer[kind])
@@ -117,6 +137,16 @@ func (t *timerHeap) cancelAll(c *conn) {
 	for k := range numTimers {
 		t.cancel(c, k)
 	}
+}
+
+// clear removes every pending timer of every connection.
+func (t *timerHeap) clear() {
+	for i := range t.h {
+		e := &t.h[i]
+		e.c.timer[e.kind] = noTimer
+		*e = timer{}
+	}
+	t.h = t.h[:0]
 }
 
 // peek returns the earliest timer; the heap must not be empty.

@@ -1,11 +1,13 @@
 package flow
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"shoal/packet"
@@ -13,59 +15,107 @@ import (
 
 // Defaults, from Zeek's scripts/base/init-bare.zeek.
 const (
-	DefaultTCPInactivity = 5 * time.Minute // tcp_inactivity_timeout
-	DefaultAttemptDelay  = 5 * time.Second // tcp_attempt_delay
-	DefaultCloseDelay    = 5 * time.Second // tcp_close_delay
-	DefaultMaxFlows      = 1 << 20
+	DefaultTCPInactivity  = 5 * time.Minute // tcp_inactivity_timeout
+	DefaultUDPInactivity  = time.Minute     // udp_inactivity_timeout
+	DefaultICMPInactivity = time.Minute     // icmp_inactivity_timeout
+	DefaultAttemptDelay   = 5 * time.Second // tcp_attempt_delay
+	DefaultCloseDelay     = 5 * time.Second // tcp_close_delay
+	DefaultMaxFlows       = 1 << 20
 )
 
 // ErrBadConfig is wrapped by Config.Validate.
 var ErrBadConfig = errors.New("flow: bad config")
 
+// Handler receives the Tracker's events. Each func is optional and is called
+// synchronously, on the goroutine that called Packet, Expire, Flush or
+// Finish; it must not block and must not call back into the Tracker. The
+// pointers it gets are valid only during the call: copy the value to keep
+// it (copying does not allocate).
+type Handler struct {
+	// NewConn is called for a new connection before its first packet is
+	// processed. It may set c.Analyzer.
+	NewConn func(c *Conn)
+	// Established is Zeek's connection_established with both endpoints
+	// ESTABLISHED (also returned by Packet).
+	Established func(ev *Established)
+	// Attempt is connection_attempt (from the attempt timer) or
+	// connection_rejected (at the RST), see AttemptKind.
+	Attempt func(ev *Attempt)
+	// Removed is connection_state_remove: the connection's conn.log record.
+	Removed func(r *Record)
+}
+
 // Config configures a Tracker. Zero fields take the defaults.
 type Config struct {
-	// TCPInactivity removes a connection with no packet for this long
-	// (Zeek's tcp_inactivity_timeout). Default 5 min.
+	// TCPInactivity removes a TCP connection with no packet for this long,
+	// once an endpoint has left the handshake states (Zeek's
+	// tcp_inactivity_timeout). Default 5 min.
 	TCPInactivity time.Duration
+	// TCPInitialInactivity is the inactivity timeout of a TCP connection
+	// before that (Zeek's TCP analyzer starts connections with
+	// udp_inactivity_timeout). Default: the smaller of UDPInactivity and
+	// TCPInactivity.
+	TCPInitialInactivity time.Duration
+	// UDPInactivity and ICMPInactivity remove a UDP or ICMP flow with no
+	// packet for this long (udp_inactivity_timeout, icmp_inactivity_timeout).
+	// Default 1 min each.
+	UDPInactivity  time.Duration
+	ICMPInactivity time.Duration
 	// AttemptDelay is how long after the originator's SYN a connection whose
-	// responder stayed silent is removed (tcp_attempt_delay). Default 5 s.
+	// responder stayed silent is reported (Handler.Attempt) and removed
+	// (tcp_attempt_delay). Default 5 s.
 	AttemptDelay time.Duration
 	// CloseDelay is how long after a complete close (FIN from both sides, a
 	// RST, or a FIN with a silent peer) a connection is removed
 	// (tcp_close_delay). Default 5 s.
 	CloseDelay time.Duration
 	// MaxFlows caps the tracked connections; creating one more evicts the
-	// least recently active connection (counted in Stats.Evicted). Each flow
-	// costs about 250 bytes. Default 1<<20.
+	// least recently active connection (counted in Stats.Evicted, reported
+	// through Handler.Removed). Each flow costs about 700 bytes. Default 1<<20.
 	MaxFlows int
-	// ServerPorts are the TCP ports Zeek would consider likely server ports
+	// ServerPorts are the TCP ports Zeek considers likely server ports
 	// (those of the loaded protocol analyzers). They only decide the
-	// direction of a connection whose first packet is not a pure SYN. Empty
-	// means none, as with only the known-hosts policy loaded.
+	// direction of a connection whose first packet is not a pure SYN. nil
+	// means DefaultTCPServerPorts (Zeek with its default scripts); an empty
+	// non-nil slice means none (Zeek with only the known-hosts policy).
 	ServerPorts []uint16
+	// UDPServerPorts are the UDP likely server ports: a flow whose first
+	// datagram comes from one of them to a port that is not one is
+	// reversed. nil means DefaultUDPServerPorts; empty non-nil means none.
+	UDPServerPorts []uint16
+	// Handler receives the events.
+	Handler Handler
 }
 
 // DefaultConfig returns the configuration with every default filled in.
 func DefaultConfig() Config {
 	return Config{
-		TCPInactivity: DefaultTCPInactivity,
-		AttemptDelay:  DefaultAttemptDelay,
-		CloseDelay:    DefaultCloseDelay,
-		MaxFlows:      DefaultMaxFlows,
+		TCPInactivity:        DefaultTCPInactivity,
+		TCPInitialInactivity: min(DefaultUDPInactivity, DefaultTCPInactivity),
+		UDPInactivity:        DefaultUDPInactivity,
+		ICMPInactivity:       DefaultICMPInactivity,
+		AttemptDelay:         DefaultAttemptDelay,
+		CloseDelay:           DefaultCloseDelay,
+		MaxFlows:             DefaultMaxFlows,
+		ServerPorts:          DefaultTCPServerPorts(),
+		UDPServerPorts:       DefaultUDPServerPorts(),
 	}
 }
 
 // Validate reports negative durations or a negative MaxFlows.
 func (c Config) Validate() error {
 	var errs []error
-	if c.TCPInactivity < 0 {
-		errs = append(errs, fmt.Errorf("%w: TCPInactivity %v is negative", ErrBadConfig, c.TCPInactivity))
-	}
-	if c.AttemptDelay < 0 {
-		errs = append(errs, fmt.Errorf("%w: AttemptDelay %v is negative", ErrBadConfig, c.AttemptDelay))
-	}
-	if c.CloseDelay < 0 {
-		errs = append(errs, fmt.Errorf("%w: CloseDelay %v is negative", ErrBadConfig, c.CloseDelay))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TCPInactivity", c.TCPInactivity}, {"TCPInitialInactivity", c.TCPInitialInactivity},
+		{"UDPInactivity", c.UDPInactivity}, {"ICMPInactivity", c.ICMPInactivity},
+		{"AttemptDelay", c.AttemptDelay}, {"CloseDelay", c.CloseDelay},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%w: %s %v is negative", ErrBadConfig, d.name, d.v))
+		}
 	}
 	if c.MaxFlows < 0 {
 		errs = append(errs, fmt.Errorf("%w: MaxFlows %d is negative", ErrBadConfig, c.MaxFlows))
@@ -75,19 +125,28 @@ func (c Config) Validate() error {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.TCPInactivity > 0 {
-		d.TCPInactivity = c.TCPInactivity
+	pick := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
 	}
-	if c.AttemptDelay > 0 {
-		d.AttemptDelay = c.AttemptDelay
-	}
-	if c.CloseDelay > 0 {
-		d.CloseDelay = c.CloseDelay
-	}
+	d.TCPInactivity = pick(c.TCPInactivity, d.TCPInactivity)
+	d.UDPInactivity = pick(c.UDPInactivity, d.UDPInactivity)
+	d.ICMPInactivity = pick(c.ICMPInactivity, d.ICMPInactivity)
+	d.TCPInitialInactivity = pick(c.TCPInitialInactivity, min(d.UDPInactivity, d.TCPInactivity))
+	d.AttemptDelay = pick(c.AttemptDelay, d.AttemptDelay)
+	d.CloseDelay = pick(c.CloseDelay, d.CloseDelay)
 	if c.MaxFlows > 0 {
 		d.MaxFlows = c.MaxFlows
 	}
-	d.ServerPorts = c.ServerPorts
+	if c.ServerPorts != nil {
+		d.ServerPorts = c.ServerPorts
+	}
+	if c.UDPServerPorts != nil {
+		d.UDPServerPorts = c.UDPServerPorts
+	}
+	d.Handler = c.Handler
 	return d
 }
 
@@ -101,34 +160,49 @@ type Established struct {
 	OrigPort, RespPort uint16
 }
 
-// Stats are a Tracker's counters. Flows is a gauge; the rest only grow.
+// ProtoStats are the counters of one protocol other than TCP.
+type ProtoStats struct {
+	Flows   int    // flows tracked now
+	Created uint64 // flows created
+	Expired uint64 // removed by the inactivity timeout
+	Packets uint64 // packets processed
+}
+
+// Stats are a Tracker's counters. The top-level connection counters are for
+// TCP; UDP and ICMP (ICMPv6 included) have their own. Flows are gauges; the
+// rest only grow.
 type Stats struct {
-	Flows       int    // connections tracked now
-	Created     uint64 // connections created
-	Established uint64 // Established events returned
-	Expired     uint64 // removed after TCPInactivity without packets
+	Flows       int    // TCP connections tracked now
+	Created     uint64 // TCP connections created
+	Established uint64 // Established events
+	Expired     uint64 // TCP connections removed by the inactivity timeout
 	Attempted   uint64 // removed by the attempt timer (unanswered SYN)
+	Rejected    uint64 // connection_rejected events
 	Closed      uint64 // removed CloseDelay after closing
 	Reused      uint64 // replaced by a new connection on the same 5-tuple (Zeek's IsReuse)
-	Evicted     uint64 // removed to respect MaxFlows
+	Evicted     uint64 // flows of any protocol removed to respect MaxFlows
+	Finished    uint64 // flows of any protocol removed by Finish
 	Packets     uint64 // TCP packets processed
-	Ignored     uint64 // non-TCP packets (advance network time only)
+	Ignored     uint64 // packets other than TCP (UDP and ICMP ones are tracked and counted below too)
+	Other       uint64 // packets of IP protocols other than TCP, UDP, ICMP and ICMPv6 (time only)
+	UDP, ICMP   ProtoStats
 }
 
 // key identifies a connection in either direction: the (address, port)
-// pairs in canonical order.
+// pairs in canonical order (one-way ICMP messages: in sending order).
+// It has no padding, so the map hashes and compares it as plain memory.
 type key struct {
-	a, b   [16]byte
-	pa, pb uint16
-	proto  uint8
+	a, b  [16]byte
+	ports uint32 // port of a << 16 | port of b
+	proto uint32
 }
 
-func makeKey(p *packet.Packet) key {
-	s, d := p.Src.As16(), p.Dst.As16()
-	if less(d, p.DstPort, s, p.SrcPort) {
-		return key{a: d, b: s, pa: p.DstPort, pb: p.SrcPort, proto: p.Proto}
+func makeKey(src netip.Addr, sport uint16, dst netip.Addr, dport uint16, proto uint8, oneWay bool) key {
+	s, d := src.As16(), dst.As16()
+	if !oneWay && less(d, dport, s, sport) {
+		return key{a: d, b: s, ports: uint32(dport)<<16 | uint32(sport), proto: uint32(proto)}
 	}
-	return key{a: s, b: d, pa: p.SrcPort, pb: p.DstPort, proto: p.Proto}
+	return key{a: s, b: d, ports: uint32(sport)<<16 | uint32(dport), proto: uint32(proto)}
 }
 
 func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
@@ -141,119 +215,223 @@ func less(a [16]byte, pa uint16, b [16]byte, pb uint16) bool {
 	return pa < pb
 }
 
-// endpoint is one side of a connection (Zeek's TCP_Endpoint, reduced to what
-// the state machine needs).
-type endpoint struct {
-	addr      netip.Addr
-	port      uint16
-	state     State
-	prevState State
-	startSeq  uint32
-	didClose  bool
-}
-
-func (e *endpoint) setState(s State) { e.prevState, e.state = e.state, s }
-
-// conn is one tracked connection. Flows are recycled through a free list, so
-// a conn pointer is only meaningful while the flow is in the table.
-type conn struct {
-	key        key
-	orig, resp endpoint
-	start      int64 // network time at creation, ns
-	last       int64 // timestamp of the last packet while not both closed, ns
-	timer      [numTimers]int32
-	prev, next *conn // activity list, least recent first
-}
-
-func (c *conn) closed() bool { return c.orig.didClose || c.resp.didClose }
-
-// Tracker tracks TCP connections over one packet stream. It is not safe for
-// concurrent use.
+// Tracker tracks TCP, UDP and ICMP connections over one packet stream, as
+// Zeek's session manager does. It is not safe for concurrent use.
 type Tracker struct {
 	cfg         Config
-	serverPorts [65536 / 64]uint64 // bitset of Config.ServerPorts
+	serverPorts portSet // TCP
+	udpPorts    portSet
 
-	flows  map[key]*conn
-	free   []*conn
-	head   *conn // least recently active
-	tail   *conn // most recently active
+	flows  map[key]*Conn
+	free   []*Conn
+	head   *Conn // least recently active
+	tail   *Conn // most recently active
 	timers timerHeap
+	nextID uint64
 
 	now   time.Time // network time
 	nowNs int64
 	stats Stats
+
+	// Event values handed to the Handler, reused so events do not allocate.
+	established Established
+	attempt     Attempt
+	record      Record
+
+	finishScratch []timer // attempt timers sorted by Finish, reused
+	lastConn      *Conn   // the connection of the previous lookup
 }
 
 // NewTracker returns an empty Tracker. Zero Config fields take their defaults
 // and negative ones too (see Config.Validate to reject them).
 func NewTracker(cfg Config) *Tracker {
 	cfg = cfg.withDefaults()
-	t := &Tracker{cfg: cfg, flows: make(map[key]*conn), nowNs: math.MinInt64}
-	for _, p := range cfg.ServerPorts {
-		t.serverPorts[p/64] |= 1 << (p % 64)
-	}
+	t := &Tracker{cfg: cfg, flows: make(map[key]*Conn, min(cfg.MaxFlows, 1<<12)), nowNs: math.MinInt64}
+	t.serverPorts.add(cfg.ServerPorts)
+	t.udpPorts.add(cfg.UDPServerPorts)
 	return t
 }
 
-// Now returns network time: the latest packet timestamp seen (zero before
-// the first packet).
+// Now returns network time: the latest packet timestamp seen, or the latest
+// time given to Flush (zero before either).
 func (t *Tracker) Now() time.Time { return t.now }
 
 // Stats returns a copy of the counters.
-func (t *Tracker) Stats() Stats {
-	s := t.stats
-	s.Flows = len(t.flows)
-	return s
+func (t *Tracker) Stats() Stats { return t.stats }
+
+// advance moves network time forward to ts (never backwards).
+func (t *Tracker) advance(ts time.Time) {
+	if ns := ts.UnixNano(); ns > t.nowNs {
+		t.now, t.nowNs = ts, ns
+	}
 }
 
-func (t *Tracker) likelyServerPort(p uint16) bool { return t.serverPorts[p/64]&(1<<(p%64)) != 0 }
-
 // Packet processes one decoded packet. It first advances network time to
-// max(network time, p.TS) and fires the timers due by then; a non-TCP packet
-// stops there. It returns an Established event, and true, when p completes a
-// handshake. p is not retained.
+// max(network time, p.TS) and fires the timers due by then, then updates
+// the packet's connection (TCP, UDP, ICMP and ICMPv6; other protocols only
+// move time). It returns an Established event, and true, when p completes a
+// TCP handshake. p is not retained; p.Payload is passed to the connection's
+// Analyzer only during the call.
 func (t *Tracker) Packet(p *packet.Packet) (Established, bool) {
-	ts := p.TS.UnixNano()
-	if ts > t.nowNs {
-		t.now, t.nowNs = p.TS, ts
-	}
+	t.advance(p.TS)
 	t.fire(t.nowNs)
-	if p.Proto != packet.ProtoTCP {
+	ts := p.TS.UnixNano()
+	switch p.Proto {
+	case packet.ProtoTCP:
+		return t.tcpPacket(p, ts)
+	case packet.ProtoUDP:
 		t.stats.Ignored++
-		return Established{}, false
-	}
-	t.stats.Packets++
-
-	k := makeKey(p)
-	c := t.flows[k]
-	if c != nil && c.isReuse(p) {
-		t.stats.Reused++
-		t.remove(c)
-		c = nil
-	}
-	if c == nil {
-		c = t.create(k, p)
-	} else {
-		t.touch(c)
-	}
-	isOrig := p.Src == c.orig.addr && p.SrcPort == c.orig.port
-	if established := t.process(c, isOrig, p, ts); established {
-		t.stats.Established++
-		return Established{
-			TS:   t.now,
-			Orig: c.orig.addr, OrigPort: c.orig.port,
-			Resp: c.resp.addr, RespPort: c.resp.port,
-		}, true
+		t.stats.UDP.Packets++
+		sport, dport := p.SrcPort, p.DstPort
+		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, false)
+		c := t.lookup(&k)
+		if c == nil {
+			flip := t.udpPorts.has(sport) && !t.udpPorts.has(dport) && !isBroadcast(p.Dst)
+			c = t.create(k, p, sport, dport, flip, int64(t.cfg.UDPInactivity))
+		} else {
+			t.touch(c)
+		}
+		isOrig := p.Src == c.orig.addr && sport == c.orig.port
+		t.processUDP(c, isOrig, p, ts)
+		t.analyze(c, isOrig, p)
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		t.stats.Ignored++
+		t.stats.ICMP.Packets++
+		sport, dport, oneWay := icmpPorts(p.Proto, p.SrcPort, p.DstPort)
+		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, oneWay)
+		c := t.lookup(&k)
+		if c == nil {
+			c = t.create(k, p, sport, dport, false, int64(t.cfg.ICMPInactivity))
+		} else {
+			t.touch(c)
+		}
+		isOrig := p.Src == c.orig.addr && sport == c.orig.port
+		t.processICMP(c, isOrig, p, ts)
+		t.analyze(c, isOrig, p)
+	default:
+		t.stats.Ignored++
+		t.stats.Other++
 	}
 	return Established{}, false
 }
 
+func (t *Tracker) tcpPacket(p *packet.Packet, ts int64) (Established, bool) {
+	t.stats.Packets++
+	k := makeKey(p.Src, p.SrcPort, p.Dst, p.DstPort, p.Proto, false)
+	c := t.lookup(&k)
+	if c != nil && c.isReuse(p) {
+		t.remove(c, RemovedReused)
+		c = nil
+	}
+	if c == nil {
+		// TCPAnalyzer::WantConnection: a connection not starting with a pure
+		// SYN is reversed when it comes from a likely server port.
+		flip := false
+		if (p.Flags&packet.FlagSYN == 0 || p.Flags&packet.FlagACK != 0) && t.serverPorts.has(p.SrcPort) {
+			flip = true
+			if t.serverPorts.has(p.DstPort) {
+				flip = p.Flags&packet.FlagSYN == 0 && p.SrcPort < p.DstPort
+			}
+		}
+		c = t.create(k, p, p.SrcPort, p.DstPort, flip && !isBroadcast(p.Dst), int64(t.cfg.TCPInitialInactivity))
+	} else {
+		t.touch(c)
+	}
+	isOrig := p.Src == c.orig.addr && p.SrcPort == c.orig.port
+	established := t.processTCP(c, isOrig, p, ts)
+	t.analyze(c, p.Src == c.orig.addr && p.SrcPort == c.orig.port, p)
+	if !established {
+		return Established{}, false
+	}
+	t.stats.Established++
+	t.established = Established{
+		TS:   t.now,
+		Orig: c.orig.addr, OrigPort: c.orig.port,
+		Resp: c.resp.addr, RespPort: c.resp.port,
+	}
+	if h := t.cfg.Handler.Established; h != nil {
+		h(&t.established)
+	}
+	return t.established, true
+}
+
+// lookup finds the connection of k. Packets of one connection tend to come
+// in bursts, so the last connection found is checked before the map.
+func (t *Tracker) lookup(k *key) *Conn {
+	if c := t.lastConn; c != nil && c.key == *k {
+		return c
+	}
+	c := t.flows[*k]
+	if c != nil {
+		t.lastConn = c
+	}
+	return c
+}
+
+// analyze hands the packet to the connection's analyzer, if any.
+func (t *Tracker) analyze(c *Conn, fromOrig bool, p *packet.Packet) {
+	if c.Analyzer != nil {
+		c.Analyzer.Packet(c, fromOrig, p)
+	}
+}
+
+// isBroadcast is IPAddr::IsBroadcast: 255.255.255.255.
+func isBroadcast(a netip.Addr) bool {
+	return a.Is4() && a.As4() == [4]byte{255, 255, 255, 255}
+}
+
 // Expire fires every timer due at or before now and returns how many
-// connections were removed. It does not move network time; use it while no
-// packets arrive, and with a far-future now at the end of input (Zeek fires
-// all pending timers at termination).
+// connections were removed. It does not move network time: events it raises
+// carry the current network time.
 func (t *Tracker) Expire(now time.Time) int {
 	return t.fire(now.UnixNano())
+}
+
+// Flush advances network time to now (never backwards) and fires the timers
+// due by then, as the arrival of a packet at now would. Use it to let time
+// pass on an idle live input. It returns how many connections were removed.
+func (t *Tracker) Flush(now time.Time) int {
+	t.advance(now)
+	return t.fire(t.nowNs)
+}
+
+// Finish ends the input as Zeek does at termination: the pending timers are
+// dispatched in due order without moving network time (of them only the
+// attempt timer acts: an unanswered SYN is reported through
+// Handler.Attempt), then every remaining connection is removed, least
+// recently active first, each reported through Handler.Removed. It returns
+// how many connections were removed. The Tracker can be used again
+// afterwards.
+func (t *Tracker) Finish() int {
+	// Only attempt timers act at termination: take them out in due order and
+	// drop the rest of the heap at once instead of popping it entry by entry.
+	due := t.finishScratch[:0]
+	for _, e := range t.timers.h {
+		if e.kind == timerAttempt {
+			due = append(due, e)
+		}
+	}
+	t.timers.clear()
+	slices.SortFunc(due, func(a, b timer) int {
+		if a.due != b.due {
+			return cmp.Compare(a.due, b.due)
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	removed := 0
+	for i := range due {
+		if t.attemptTimer(due[i].c) {
+			removed++
+		}
+		due[i] = timer{}
+	}
+	t.finishScratch = due[:0]
+	for t.head != nil {
+		t.stats.Finished++
+		t.remove(t.head, RemovedFinished)
+		removed++
+	}
+	return removed
 }
 
 // fire runs the timers due at or before ns and returns how many connections
@@ -264,72 +442,151 @@ func (t *Tracker) fire(ns int64) int {
 		c, kind := t.timers.pop()
 		switch kind {
 		case timerInactivity:
-			if c.last+int64(t.cfg.TCPInactivity) <= ns {
-				t.stats.Expired++
-				t.remove(c)
+			if due := c.last + c.inactivity; due <= ns {
+				t.remove(c, RemovedInactive)
 				removed++
 			} else {
-				t.timers.schedule(c, timerInactivity, c.last+int64(t.cfg.TCPInactivity))
+				t.timers.schedule(c, timerInactivity, due)
 			}
 		case timerAttempt:
-			if (c.orig.state == StateSynSent || c.orig.state == StateSynAckSent) && c.resp.state == StateInactive {
-				t.stats.Attempted++
-				t.remove(c)
+			if t.attemptTimer(c) {
 				removed++
 			}
 		case timerClose:
-			t.stats.Closed++
-			t.remove(c)
+			t.remove(c, RemovedClosed)
 			removed++
 		}
 	}
 	return removed
 }
 
-// create makes a connection for p's 5-tuple, choosing its direction the way
-// Zeek's TCPAnalyzer::WantConnection does.
-func (t *Tracker) create(k key, p *packet.Packet) *conn {
+// attemptTimer is TCPSessionAdapter::AttemptTimer: a connection whose
+// responder is still silent is reported and removed. It reports whether c
+// was removed.
+func (t *Tracker) attemptTimer(c *Conn) bool {
+	if (c.orig.state != StateSynSent && c.orig.state != StateSynAckSent) || c.resp.state != StateInactive {
+		return false
+	}
+	t.stats.Attempted++
+	if h := t.cfg.Handler.Attempt; h != nil {
+		c.fillAttempt(&t.attempt, AttemptUnanswered, t.now)
+		h(&t.attempt)
+	}
+	t.remove(c, RemovedAttempt)
+	return true
+}
+
+// setInactivityTimeout is Connection::SetInactivityTimeout.
+func (t *Tracker) setInactivityTimeout(c *Conn, timeout int64) {
+	if timeout == c.inactivity {
+		return
+	}
+	if timeout > c.inactivity && c.inactivity > 0 && c.timer[timerInactivity] != noTimer {
+		// A longer timeout: the pending timer fires early, finds the
+		// connection not yet idle long enough and reschedules itself at
+		// last + timeout, which removes it at the same time Zeek would.
+		c.inactivity = timeout
+		return
+	}
+	if timeout > 0 {
+		t.timers.schedule(c, timerInactivity, c.last+timeout) // replaces a pending one
+	} else {
+		t.timers.cancel(c, timerInactivity)
+	}
+	c.inactivity = timeout
+}
+
+// create makes a connection for p with the given ports (sender first),
+// reversed when flip is set.
+func (t *Tracker) create(k key, p *packet.Packet, sport, dport uint16, flip bool, inactivity int64) *Conn {
 	if len(t.flows) >= t.cfg.MaxFlows && t.head != nil {
 		t.stats.Evicted++
-		t.remove(t.head)
+		t.remove(t.head, RemovedEvicted)
 	}
-	var c *conn
+	var c *Conn
 	if n := len(t.free); n > 0 {
 		c, t.free = t.free[n-1], t.free[:n-1]
 	} else {
-		c = new(conn)
+		c = new(Conn)
 	}
-	*c = conn{key: k, timer: [numTimers]int32{noTimer, noTimer, noTimer}}
-	c.orig = endpoint{addr: p.Src, port: p.SrcPort}
-	c.resp = endpoint{addr: p.Dst, port: p.DstPort}
-	syn, ack := p.Flags&packet.FlagSYN != 0, p.Flags&packet.FlagACK != 0
-	if (!syn || ack) && t.likelyServerPort(p.SrcPort) {
-		flip := true
-		if t.likelyServerPort(p.DstPort) {
-			flip = !syn && p.SrcPort < p.DstPort
-		}
-		if flip {
-			c.orig, c.resp = c.resp, c.orig
-		}
+	t.nextID++
+	*c = Conn{key: k, id: t.nextID, proto: p.Proto, timer: [numTimers]int32{noTimer, noTimer, noTimer}}
+	c.orig = newEndpoint(p.Src, sport)
+	c.resp = newEndpoint(p.Dst, dport)
+	if flip {
+		c.flipRoles()
 	}
-	c.start, c.last = t.nowNs, p.TS.UnixNano()
+	c.startTS = p.TS
+	c.start = p.TS.UnixNano()
+	c.last = c.start
 	t.flows[k] = c
-	t.stats.Created++
+	t.protoStats(c.proto, 1)
 	t.pushBack(c)
-	t.timers.schedule(c, timerInactivity, t.nowNs+int64(t.cfg.TCPInactivity))
+	t.setInactivityTimeout(c, inactivity)
+	if h := t.cfg.Handler.NewConn; h != nil {
+		h(c)
+	}
 	return c
 }
 
-// remove forgets c, cancels its timers and recycles it.
-func (t *Tracker) remove(c *conn) {
+// protoStats counts a flow created (delta 1) or removed (delta -1).
+func (t *Tracker) protoStats(proto uint8, delta int) {
+	switch proto {
+	case packet.ProtoTCP:
+		t.stats.Flows += delta
+		if delta > 0 {
+			t.stats.Created++
+		}
+	case packet.ProtoUDP:
+		t.stats.UDP.Flows += delta
+		if delta > 0 {
+			t.stats.UDP.Created++
+		}
+	default:
+		t.stats.ICMP.Flows += delta
+		if delta > 0 {
+			t.stats.ICMP.Created++
+		}
+	}
+}
+
+// remove ends c: its analyzer is told, its record reported, its timers
+// cancelled, and the Conn recycled.
+func (t *Tracker) remove(c *Conn, reason RemoveReason) {
+	switch reason {
+	case RemovedInactive:
+		switch c.proto {
+		case packet.ProtoTCP:
+			t.stats.Expired++
+		case packet.ProtoUDP:
+			t.stats.UDP.Expired++
+		default:
+			t.stats.ICMP.Expired++
+		}
+	case RemovedClosed:
+		t.stats.Closed++
+	case RemovedReused:
+		t.stats.Reused++
+	}
+	if c.Analyzer != nil {
+		c.Analyzer.Done(c)
+	}
+	if h := t.cfg.Handler.Removed; h != nil {
+		c.fillRecord(&t.record, reason)
+		h(&t.record)
+	}
 	t.timers.cancelAll(c)
 	t.unlink(c)
 	delete(t.flows, c.key)
-	*c = conn{}
+	if t.lastConn == c {
+		t.lastConn = nil
+	}
+	t.protoStats(c.proto, -1)
+	c.Analyzer, c.services = nil, Services{} // create overwrites the rest
 	t.free = append(t.free, c)
 }
 
-func (t *Tracker) pushBack(c *conn) {
+func (t *Tracker) pushBack(c *Conn) {
 	c.prev, c.next = t.tail, nil
 	if t.tail != nil {
 		t.tail.next = c
@@ -339,7 +596,7 @@ func (t *Tracker) pushBack(c *conn) {
 	t.tail = c
 }
 
-func (t *Tracker) unlink(c *conn) {
+func (t *Tracker) unlink(c *Conn) {
 	if c.prev != nil {
 		c.prev.next = c.next
 	} else {
@@ -354,7 +611,7 @@ func (t *Tracker) unlink(c *conn) {
 }
 
 // touch marks c as the most recently active connection.
-func (t *Tracker) touch(c *conn) {
+func (t *Tracker) touch(c *Conn) {
 	if t.tail == c {
 		return
 	}

@@ -191,6 +191,9 @@ func TestEstablished(t *testing.T) {
 			wants: []want{{2, 0.2, srv, cli}},
 		},
 		"syn-ack captured before syn": {
+			// No likely server ports (Zeek with only the known-hosts policy):
+			// the SYN-ACK sender starts as the originator, then the roles flip.
+			cfg: Config{ServerPorts: []uint16{}},
 			segs: []seg{
 				{0, srv, cli, S | A, 500, 101, 0, 0},
 				{0.001, cli, srv, S, 100, 0, 0, 0}, // roles flip, connection established here
@@ -426,5 +429,32 @@ func TestTimerHeap(t *testing.T) {
 		if c.timer != [numTimers]int32{noTimer, noTimer, noTimer} {
 			t.Fatal("timer index left after draining")
 		}
+	}
+}
+
+// TestTimerRetarget checks retarget against the heap invariants.
+func TestTimerRetarget(t *testing.T) {
+	var h timerHeap
+	conns := make([]*conn, 40)
+	for i := range conns {
+		conns[i] = &conn{timer: [numTimers]int32{noTimer, noTimer, noTimer}}
+		h.schedule(conns[i], timerKind(i%int(numTimers)), int64(i*7%50))
+		h.schedule(conns[i], timerAttempt, int64(i*13%50))
+	}
+	for i, c := range conns {
+		h.retarget(c, timerAttempt, timerClose, int64(i*11%60))
+		if c.timer[timerAttempt] != noTimer || c.timer[timerClose] == noTimer || h.h[c.timer[timerClose]].due != int64(i*11%60) {
+			t.Fatalf("conn %d: timers %v", i, c.timer)
+		}
+		for j := range h.h {
+			e := &h.h[j]
+			if int(e.c.timer[e.kind]) != j || (j > 0 && h.less(j, (j-1)/2)) {
+				t.Fatalf("after conn %d: heap broken at %d", i, j)
+			}
+		}
+	}
+	h.retarget(conns[0], timerAttempt, timerInactivity, 5) // nothing to retarget: schedules
+	if conns[0].timer[timerInactivity] == noTimer {
+		t.Error("retarget without a pending timer did not schedule")
 	}
 }

@@ -71,6 +71,14 @@ func readRecords(t testing.TB, path string) (layers.LinkType, []record) {
 	return r.LinkType(), recs
 }
 
+// keep copies a delivered packet, with its payload, so it outlives the
+// callback.
+func keep(p *packet.Packet) packet.Packet {
+	q := *p
+	q.Payload = bytes.Clone(p.Payload)
+	return q
+}
+
 // collect runs a file and returns copies of the delivered packets.
 func collect(t testing.TB, path string) ([]packet.Packet, Stats, error) {
 	t.Helper()
@@ -80,7 +88,7 @@ func collect(t testing.TB, path string) ([]packet.Packet, Stats, error) {
 	}
 	defer f.Close()
 	var got []packet.Packet
-	st, err := f.Run(context.Background(), func(p *packet.Packet) { got = append(got, *p) })
+	st, err := f.Run(context.Background(), func(p *packet.Packet) { got = append(got, keep(p)) })
 	return got, st, err
 }
 
@@ -228,7 +236,7 @@ func TestTruncatedPcap(t *testing.T) {
 			// Every complete packet was delivered, identical to the full run.
 			delivered := 0
 			for _, p := range all {
-				if len(got) > delivered && got[delivered] == p {
+				if len(got) > delivered && got[delivered].Equal(&p) {
 					delivered++
 				}
 			}
@@ -304,7 +312,7 @@ func TestPcapngRoundTrip(t *testing.T) {
 		t.Fatalf("%d packets, want %d", len(got), len(want))
 	}
 	for i := range got {
-		if got[i] != want[i] {
+		if !got[i].Equal(&want[i]) {
 			t.Fatalf("packet %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -323,7 +331,7 @@ func TestPcapngRoundTrip(t *testing.T) {
 				t.Errorf("cut at %d: no packets delivered", cut)
 			}
 			for i := range got {
-				if got[i] != want[i] {
+				if !got[i].Equal(&want[i]) {
 					t.Fatalf("cut at %d: packet %d differs", cut, i)
 				}
 			}
@@ -412,7 +420,7 @@ func TestByteOrdersAndResolutions(t *testing.T) {
 				t.Fatalf("%d packets, want %d", len(got), len(want))
 			}
 			for i := range got {
-				if got[i] != want[i] {
+				if !got[i].Equal(&want[i]) {
 					t.Fatalf("packet %d: %+v, want %+v", i, got[i], want[i])
 				}
 			}
@@ -436,7 +444,7 @@ func TestByteOrdersAndResolutions(t *testing.T) {
 		}
 		f.Close()
 		got, _, err := collect(t, path)
-		if err != nil || len(got) != len(want) || got[len(got)-1] != want[len(want)-1] {
+		if err != nil || len(got) != len(want) || !got[len(got)-1].Equal(&want[len(want)-1]) {
 			t.Fatalf("%d packets, %v", len(got), err)
 		}
 	})
@@ -541,7 +549,7 @@ func TestLinkTypeFiles(t *testing.T) {
 			for i := range got {
 				w := tc.want[i]
 				w.WireLen = got[i].WireLen // the frames differ in link-layer length
-				if got[i] != w {
+				if !got[i].Equal(&w) {
 					t.Fatalf("packet %d: %+v, want %+v", i, got[i], w)
 				}
 			}

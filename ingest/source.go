@@ -20,8 +20,9 @@ var (
 	ErrCorrupt = errors.New("ingest: capture file corrupt")
 	// ErrUsed is returned by Run on a source that has already run.
 	ErrUsed = errors.New("ingest: source already used")
-	// ErrBadConfig is wrapped by NewGenerator for an invalid GeneratorConfig.
-	ErrBadConfig = errors.New("ingest: bad generator config")
+	// ErrBadConfig is wrapped by NewGenerator for an invalid GeneratorConfig
+	// and by OpenInterface for an invalid InterfaceConfig.
+	ErrBadConfig = errors.New("ingest: bad config")
 )
 
 // Stats counts what a source produced.
@@ -33,6 +34,7 @@ type Stats struct {
 	NotIP       uint64 // frames without IP (ARP, LLC, ...)
 	Skipped     uint64 // IP frames not decoded: fragments
 	Connections uint64 // connections the generator started
+	Dropped     uint64 // packets the kernel dropped because the capture ring was full (live capture)
 }
 
 // Source is a stream of packets. Run calls fn once per packet, in order, from

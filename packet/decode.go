@@ -52,6 +52,7 @@ type Decoder struct {
 
 	parsers [numFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	slow    bool // tests: always use the gopacket path
 }
 
 // NewDecoder returns a Decoder for frames of the given link type: Ethernet,
@@ -102,6 +103,10 @@ func (d *Decoder) Decode(data []byte, ts time.Time, p *Packet) error {
 	if len(data) == 0 {
 		return errEmptyFrame
 	}
+	if !d.slow && d.fast(data, p) {
+		return nil
+	}
+	*p = Packet{TS: ts, WireLen: len(data)}
 	var parser *gopacket.DecodingLayerParser
 	switch d.link {
 	case layers.LinkTypeEthernet:
@@ -184,6 +189,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 		proto = uint8(ip.Protocol)
 		netPayload = ip.Payload
 		wire = int(ip.Length) - int(ip.IHL)*4
+		p.IPLen = int(ip.Length)
 	} else {
 		ip := &d.ip6
 		p.Src = netip.AddrFrom16([16]byte(ip.SrcIP))
@@ -200,7 +206,9 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 		}
 		if ip.Length == 0 { // jumbogram: trust the capture
 			wire = len(netPayload)
+			p.IPLen = 40 + len(ip.Payload)
 		} else {
+			p.IPLen = int(ip.Length) + 40
 			// Extension headers (hop-by-hop included) between the fixed
 			// header and netPayload, by offset within the same buffer.
 			extLen := cap(ip.Contents) - cap(netPayload) - len(ip.Contents)
@@ -222,6 +230,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			p.Seq, p.Ack, p.Window = t.Seq, t.Ack, t.Window
 			p.Flags = netPayload[13]
 			p.PayloadLen = max(wire-int(t.DataOffset)*4, 0)
+			p.Payload = capBytes(t.Payload, p.PayloadLen)
 			return nil
 		}
 		if perr != nil {
@@ -237,6 +246,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			if u.Length >= 8 {
 				p.PayloadLen = min(p.PayloadLen, int(u.Length)-8)
 			}
+			p.Payload = capBytes(u.Payload, p.PayloadLen)
 			return nil
 		}
 	case ProtoICMP:
@@ -244,6 +254,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			p.SrcPort = uint16(d.icmp4.TypeCode.Type())
 			p.DstPort = uint16(d.icmp4.TypeCode.Code())
 			p.PayloadLen = max(wire-8, 0)
+			p.Payload = capBytes(d.icmp4.Payload, p.PayloadLen)
 			return nil
 		}
 	case ProtoICMPv6:
@@ -251,6 +262,11 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			p.SrcPort = uint16(d.icmp6.TypeCode.Type())
 			p.DstPort = uint16(d.icmp6.TypeCode.Code())
 			p.PayloadLen = max(wire-8, 0)
+			// layers.ICMPv6 stops after type, code and checksum; the other
+			// 4 bytes of the 8-byte header come first in its payload.
+			body := d.icmp6.Payload
+			body = body[min(4, len(body)):]
+			p.Payload = capBytes(body, p.PayloadLen)
 			return nil
 		}
 	default:
@@ -258,6 +274,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			return fmt.Errorf("%w: %w", ErrMalformed, perr)
 		}
 		p.PayloadLen = wire
+		p.Payload = capBytes(netPayload, wire)
 		return nil
 	}
 	if perr != nil {
@@ -306,5 +323,17 @@ func decodeTCPHeader(b []byte, wire int, p *Packet) error {
 	p.Flags = b[13]
 	p.Window = binary.BigEndian.Uint16(b[14:16])
 	p.PayloadLen = max(wire-off, 0)
+	p.Payload = capBytes(b[off:], p.PayloadLen)
 	return nil
+}
+
+// capBytes returns b cut to at most n bytes, or nil when empty.
+func capBytes(b []byte, n int) []byte {
+	if n <= 0 || len(b) == 0 {
+		return nil
+	}
+	if len(b) > n {
+		return b[:n:n]
+	}
+	return b[:len(b):len(b)]
 }

@@ -177,7 +177,7 @@ func TestDecodeEthernet(t *testing.T) {
 				t.Fatalf("Decode: %v", err)
 			}
 			tc.want.TS, tc.want.WireLen = ts0, len(tc.frame)
-			if p != tc.want {
+			if !sameHeader(p, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", p, tc.want)
 			}
 		})
@@ -229,7 +229,7 @@ func TestDecodeIPv6Extensions(t *testing.T) {
 			}
 			want := Packet{TS: ts0, Src: a6src, Dst: a6dst, SrcPort: 35642, DstPort: 80, Proto: ProtoTCP,
 				Flags: FlagSYN, Seq: 1000, Window: 5840, PayloadLen: 3, WireLen: len(tc.frame)}
-			if p != want {
+			if !sameHeader(p, want) {
 				t.Errorf("got  %+v\nwant %+v", p, want)
 			}
 		})
@@ -330,7 +330,7 @@ func TestDecodeTolerance(t *testing.T) {
 		}
 		want := synWant()
 		want.TS, want.WireLen, want.PayloadLen = ts0, len(frame), 2
-		if p != want {
+		if !sameHeader(p, want) {
 			t.Errorf("got  %+v\nwant %+v", p, want)
 		}
 	})
@@ -421,7 +421,7 @@ func TestLinkTypes(t *testing.T) {
 			}
 			want := *tc.want
 			want.TS, want.WireLen = ts0, len(tc.frame)
-			if p != want {
+			if !sameHeader(p, want) {
 				t.Errorf("got  %+v\nwant %+v", p, want)
 			}
 		})
@@ -542,4 +542,76 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Decode allocates %.1f times per packet", allocs)
 	}
+}
+
+// sameHeader compares every field but Payload and IPLen, which
+// TestPayloadAndIPLen checks.
+func sameHeader(a, b Packet) bool {
+	a.Payload, b.Payload = nil, nil
+	a.IPLen, b.IPLen = 0, 0
+	return a.Equal(&b)
+}
+
+func TestPayloadAndIPLen(t *testing.T) {
+	body := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	badOpt := serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), synTCP(), gopacket.Payload("xy"))
+	badOpt[14+20+20+1] = 1 // MSS option length 1: layers.TCP refuses it
+	tcp4 := serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP),
+		&layers.TCP{SrcPort: 1, DstPort: 80, ACK: true, PSH: true}, gopacket.Payload(body))
+	padded := serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP),
+		&layers.TCP{SrcPort: 1, DstPort: 80, ACK: true}, gopacket.Payload("ab"))
+	cases := map[string]struct {
+		frame   []byte
+		payload string
+		plen    int
+		iplen   int
+	}{
+		"ipv4 tcp": {frame: tcp4, payload: string(body), plen: len(body), iplen: 20 + 20 + len(body)},
+		"snaplen cut": {frame: tcp4[:14+20+20+5], payload: string(body[:5]), plen: len(body),
+			iplen: 20 + 20 + len(body)},
+		"ethernet padding excluded": {frame: padded, payload: "ab", plen: 2, iplen: 42},
+		"tcp without payload":       {frame: serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), synTCP()), iplen: 20 + 32},
+		"bad tcp option fallback":   {frame: badOpt, payload: "xy", plen: 2, iplen: 20 + 32 + 2},
+		"ipv6 udp": {frame: serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP),
+			&layers.UDP{SrcPort: 5353, DstPort: 5353}, gopacket.Payload("dns!")), payload: "dns!", plen: 4, iplen: 40 + 8 + 4},
+		"icmp echo": {frame: serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 2}, gopacket.Payload("ping")),
+			payload: "ping", plen: 4, iplen: 20 + 8 + 4},
+		"icmpv6 echo": {frame: serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6),
+			&layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, gopacket.Payload("\x00\x01\x00\x02pong")),
+			payload: "pong", plen: 4, iplen: 40 + 8 + 4},
+	}
+	d, _ := NewDecoder(layers.LinkTypeEthernet)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var p Packet
+			if err := d.Decode(tc.frame, ts0, &p); err != nil {
+				t.Fatal(err)
+			}
+			if string(p.Payload) != tc.payload || p.PayloadLen != tc.plen || p.IPLen != tc.iplen {
+				t.Errorf("payload %q len %d iplen %d, want %q %d %d", p.Payload, p.PayloadLen, p.IPLen,
+					tc.payload, tc.plen, tc.iplen)
+			}
+			if len(p.Payload) > 0 && &p.Payload[0] != &tc.frame[len(tc.frame)-len(p.Payload)-trailer(tc.frame, p)] {
+				t.Error("payload is not a slice of the frame")
+			}
+		})
+	}
+	t.Run("equal compares payload content", func(t *testing.T) {
+		var a, b Packet
+		_ = d.Decode(tcp4, ts0, &a)
+		_ = d.Decode(append([]byte(nil), tcp4...), ts0, &b)
+		if !a.Equal(&b) {
+			t.Error("equal packets differ")
+		}
+		b.Payload = b.Payload[:3]
+		if a.Equal(&b) {
+			t.Error("payloads of different content compare equal")
+		}
+	})
+}
+
+// trailer is the number of frame bytes after the payload (link padding).
+func trailer(frame []byte, p Packet) int {
+	return len(frame) - (14 + p.IPLen) + max(0, (14+p.IPLen)-len(frame))
 }

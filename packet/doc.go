@@ -1,6 +1,7 @@
 // Package packet owns decoding one captured frame into a small, fixed
 // Packet: addresses, ports, IP protocol, TCP flags, sequence numbers, window
-// and payload length. That is all the connection tracking needs.
+// and payload length, the IP length, and the payload bytes themselves (a
+// slice of the frame, for payload analyzers).
 //
 // Decoding uses gopacket's layers with a DecodingLayerParser, so a Decoder
 // reuses its layer structs and decodes without allocating:

@@ -16,13 +16,8 @@ var fuzzLinks = []layers.LinkType{
 // never panic, must classify every failure with a sentinel, and must return
 // valid addresses on success.
 func FuzzDecode(f *testing.F) {
-	eth4 := serialize(f, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), synTCP(), gopacket.Payload("hi"))
-	eth6 := serialize(f, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), &layers.UDP{SrcPort: 1, DstPort: 2})
-	raw4 := serialize(f, ip4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: 0x0800})
-	raw6 := serialize(f, ip6(layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: 0x8000}, gopacket.Payload(make([]byte, 8)))
-	sll := append([]byte{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00}, raw4...)
 	for i := range fuzzLinks {
-		for _, seed := range [][]byte{eth4, eth6, raw4, raw6, sll, withExtension(eth6, layers.IPProtocolIPv6Destination)} {
+		for _, seed := range fuzzSeeds(f) {
 			f.Add(uint8(i), seed)
 		}
 	}
@@ -43,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 			if !p.Src.IsValid() || !p.Dst.IsValid() {
 				t.Fatalf("success with invalid addresses: %+v", p)
 			}
-			if p.PayloadLen < 0 || p.WireLen != len(data) {
+			if p.PayloadLen < 0 || p.WireLen != len(data) || len(p.Payload) > p.PayloadLen || p.IPLen < 0 {
 				t.Fatalf("bad lengths: %+v", p)
 			}
 		case errors.Is(err, ErrMalformed), errors.Is(err, ErrNotIP), errors.Is(err, ErrFragment):
@@ -51,4 +46,16 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("unclassified error %v", err)
 		}
 	})
+}
+
+// fuzzSeeds are valid frames of several shapes.
+func fuzzSeeds(f *testing.F) [][]byte {
+	eth4 := serialize(f, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), synTCP(), gopacket.Payload("hi"))
+	eth6 := serialize(f, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), &layers.UDP{SrcPort: 1, DstPort: 2})
+	raw4 := serialize(f, ip4(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: 0x0800})
+	raw6 := serialize(f, ip6(layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: 0x8000}, gopacket.Payload(make([]byte, 8)))
+	sll := append([]byte{0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00}, raw4...)
+	vlan := serialize(f, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{Type: layers.EthernetTypeIPv4},
+		ip4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 53, DstPort: 4000}, gopacket.Payload("abc"))
+	return [][]byte{eth4, eth6, raw4, raw6, sll, vlan, withExtension(eth6, layers.IPProtocolIPv6Destination)}
 }

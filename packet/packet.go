@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"time"
@@ -40,11 +41,15 @@ var (
 	ErrFragment = errors.New("packet: ip fragment")
 )
 
-// Packet is one decoded frame. It is a plain value: copy it to keep it.
+// Packet is one decoded frame. Every field but Payload is a plain value;
+// Payload aliases the captured frame and is valid only until the frame's
+// buffer is reused (for a source's callback: until the callback returns).
+// Copy the Packet and clone Payload (or set it to nil) to keep it. Packets
+// are not comparable with ==; use Equal.
 //
-// For ICMP and ICMPv6, SrcPort holds the message type and DstPort the code, as
-// Zeek's conn.log does. For IP protocols other than TCP, UDP, ICMP and ICMPv6,
-// the ports are 0 and PayloadLen is the IP payload length.
+// For ICMP and ICMPv6, SrcPort holds the message type and DstPort the code.
+// For IP protocols other than TCP, UDP, ICMP and ICMPv6, the ports are 0 and
+// PayloadLen is the IP payload length.
 type Packet struct {
 	TS               time.Time
 	Src, Dst         netip.Addr // IPv4 addresses are 4-byte (Is4) addresses
@@ -54,7 +59,23 @@ type Packet struct {
 	Seq, Ack         uint32 // TCP only
 	Window           uint16 // TCP only, unscaled
 	PayloadLen       int    // transport payload length as sent (from the IP length fields, not the capture)
+	IPLen            int    // IP packet length as sent: IPv4 total length, IPv6 payload length + 40
 	WireLen          int    // frame length on the wire; Decode sets len(data), a reader overwrites it
+	// Payload is the captured part of the transport payload: at most
+	// PayloadLen bytes (fewer when the capture was cut by the snap length;
+	// never the link layer's padding). It is a slice of the frame passed to
+	// Decode, valid only as long as that frame: copy it to keep it. For ICMP
+	// it is the message body after the 8-byte ICMP header.
+	Payload []byte
+}
+
+// Equal reports whether p and q hold the same decoded values, comparing
+// Payload by content.
+func (p *Packet) Equal(q *Packet) bool {
+	return p.TS == q.TS && p.Src == q.Src && p.Dst == q.Dst &&
+		p.SrcPort == q.SrcPort && p.DstPort == q.DstPort && p.Proto == q.Proto && p.Flags == q.Flags &&
+		p.Seq == q.Seq && p.Ack == q.Ack && p.Window == q.Window && p.PayloadLen == q.PayloadLen &&
+		p.IPLen == q.IPLen && p.WireLen == q.WireLen && bytes.Equal(p.Payload, q.Payload)
 }
 
 // TCP reports whether p is a TCP segment.
