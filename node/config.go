@@ -16,6 +16,7 @@ import (
 	"shoal/gossip"
 	"shoal/ingest"
 	"shoal/route"
+	"shoal/scan"
 	"shoal/site"
 	"shoal/zeeklog"
 )
@@ -55,6 +56,9 @@ type Settings struct {
 	// HostExpire is how long a known host stays known after it was first
 	// logged (Zeek's &create_expire=1day). Default 24h.
 	HostExpire time.Duration
+	// Scan holds simple-scan's thresholds and darknets. Its LocalNets is
+	// always LocalNets above. Zero fields take simple-scan's defaults.
+	Scan scan.Config
 }
 
 // Hash identifies the settings.
@@ -65,6 +69,11 @@ func (s Settings) Hash() uint64 {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(s.HostExpire))
 	d.Write(b[:])
+	sc := s.Scan
+	fmt.Fprintf(d, "|scan %d %d %d %d %d %d %d %v %v %v %s", sc.ScanThreshold, sc.LocalScanThreshold,
+		sc.ScanThresholdWithDarknetHits, sc.LocalScanThresholdWithDarknetHits, sc.KnockKnockThreshold,
+		sc.KnockKnockThresholdWithDarknetHits, sc.DarkHostThreshold, sc.ScanTimeout, sc.Suppression,
+		sc.WorkerDedup, sc.Darknets.String())
 	return d.Sum64()
 }
 
@@ -94,9 +103,15 @@ type Config struct {
 	QueueLimit int
 	Settings   Settings
 
-	// Worker inputs: pcap files read in order, or the generator.
-	Read     []string
-	Generate *ingest.GeneratorConfig
+	// Worker inputs: pcap files read in order, the generator, a live
+	// interface (AF_PACKET), Zeek logs (conn, ssl, x509) from files or
+	// followed in a directory as Zeek writes and rotates them.
+	Read         []string
+	Generate     *ingest.GeneratorConfig
+	Interface    string
+	Capture      ingest.InterfaceConfig
+	ZeekLogFiles []string
+	ZeekLogDir   string
 	// PoolWait is how long a worker with inputs waits for a datanode and
 	// a manager to appear before it starts reading (default 30s).
 	PoolWait time.Duration
@@ -150,6 +165,7 @@ func (c *Config) setDefaults() error {
 	if c.Settings.LocalNets.String() == "" {
 		c.Settings.LocalNets = site.PrivateNets()
 	}
+	c.Settings.Scan = withScanDefaults(c.Settings.Scan, c.Settings.LocalNets)
 	if c.PoolWait == 0 {
 		c.PoolWait = 30 * time.Second
 	}
@@ -167,16 +183,51 @@ func (c *Config) validate() error {
 	if c.Role == RoleManager && c.LogDir == "" {
 		return fmt.Errorf("%w: a manager needs a log directory", ErrConfig)
 	}
-	if c.Role != RoleWorker && (len(c.Read) > 0 || c.Generate != nil) {
+	inputs := 0
+	for _, set := range []bool{len(c.Read) > 0, c.Generate != nil, c.Interface != "", len(c.ZeekLogFiles) > 0, c.ZeekLogDir != ""} {
+		if set {
+			inputs++
+		}
+	}
+	if c.Role != RoleWorker && inputs > 0 {
 		return fmt.Errorf("%w: only a worker reads traffic", ErrConfig)
 	}
 	if len(c.Read) > 0 && c.Generate != nil {
 		return fmt.Errorf("%w: read and generate are exclusive", ErrConfig)
 	}
+	if err := c.Settings.Scan.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if c.Settings.HostExpire < 0 {
 		return fmt.Errorf("%w: known hosts expiry %v is negative", ErrConfig, c.Settings.HostExpire)
 	}
 	return nil
+}
+
+// withScanDefaults fills the zero fields of c with simple-scan's defaults.
+func withScanDefaults(c scan.Config, local site.Nets) scan.Config {
+	d := scan.DefaultConfig()
+	for _, f := range []struct{ v, def *int }{
+		{&c.ScanThreshold, &d.ScanThreshold}, {&c.LocalScanThreshold, &d.LocalScanThreshold},
+		{&c.ScanThresholdWithDarknetHits, &d.ScanThresholdWithDarknetHits},
+		{&c.LocalScanThresholdWithDarknetHits, &d.LocalScanThresholdWithDarknetHits},
+		{&c.KnockKnockThreshold, &d.KnockKnockThreshold},
+		{&c.KnockKnockThresholdWithDarknetHits, &d.KnockKnockThresholdWithDarknetHits},
+		{&c.DarkHostThreshold, &d.DarkHostThreshold}, {&c.MaxScanners, &d.MaxScanners},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.ScanTimeout, &d.ScanTimeout}, {&c.Suppression, &d.Suppression}, {&c.WorkerDedup, &d.WorkerDedup},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	c.LocalNets = local
+	return c
 }
 
 func freePort(host string) (int, error) {

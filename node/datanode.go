@@ -21,12 +21,18 @@ type datanode struct {
 
 	seen, fresh, logErrors atomic.Uint64
 	size                   atomic.Int64
+
+	scan *scanOwner
 }
 
-func newDatanode(n *Node) *datanode {
+func newDatanode(n *Node) (*datanode, error) {
 	d := &datanode{n: n, hosts: known.NewSet[netip.Addr](n.cfg.Settings.HostExpire)}
 	Handle(n, d.hostSeen)
-	return d
+	var err error
+	if d.scan, err = newScanOwner(n); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
@@ -63,5 +69,8 @@ func (d *datanode) status() *DatanodeStatus {
 		HostsNew:   d.fresh.Load(),
 		KnownHosts: int(d.size.Load()),
 		LogErrors:  d.logErrors.Load(),
+		Attempts:   d.scan.attempts.Load(),
+		Scanners:   int(d.scan.scanners.Load()),
+		Notices:    d.scan.notices.Load(),
 	}
 }

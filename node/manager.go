@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"shoal/internal/wire"
+	"shoal/scan"
 	"shoal/zeeklog"
 )
 
@@ -33,11 +34,16 @@ type manager struct {
 func newManager(n *Node) *manager {
 	m := &manager{n: n, writers: make(map[string]*zeeklog.Writer), records: make(map[string]uint64)}
 	Handle(n, m.knownHost)
+	Handle(n, m.notice)
 	return m
 }
 
 func (m *manager) knownHost(from string, ev wire.KnownHost) {
 	m.write("known_hosts", knownHostsFields, zeeklog.Time(time.Unix(0, ev.TS)), zeeklog.Addr(ev.Host))
+}
+
+func (m *manager) notice(from string, ev wire.Notice) {
+	m.write(scan.NoticePath, scan.NoticeFields, noticeRecord(ev)...)
 }
 
 func (m *manager) write(path string, fields []zeeklog.Field, vals ...zeeklog.Value) {

@@ -155,11 +155,16 @@ func New(cfg Config) (*Node, error) {
 
 	switch cfg.Role {
 	case RoleWorker:
-		n.worker = newWorker(n)
+		n.worker, err = newWorker(n)
 	case RoleDatanode:
-		n.datanode = newDatanode(n)
+		n.datanode, err = newDatanode(n)
 	case RoleManager:
 		n.manager = newManager(n)
+	}
+	if err != nil {
+		n.gossip.Close()
+		n.router.Close()
+		return fail(err)
 	}
 	return n, nil
 }
@@ -263,6 +268,15 @@ func (n *Node) Close() error {
 			if err := n.gossip.Leave(2 * time.Second); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if n.started.Load() {
+			// Deliver what is already queued (a datanode's records to
+			// a manager) before the transport goes away.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			if err := n.router.Drain(ctx); err != nil {
+				n.log.Warn().Err(err).Msg("events still unacknowledged at shutdown")
+			}
+			cancel()
 		}
 		if n.httpSv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -88,7 +88,11 @@ type WorkerStatus struct {
 	CacheHits   uint64 `json:"cache_hits"`
 	CacheSize   int    `json:"cache_size"`
 	SendErrors  uint64 `json:"send_errors"`
-	InputDone   bool   `json:"input_done"`
+	// Scan attempts seen, and sent after the worker's filter.
+	Attempts     uint64 `json:"scan_attempts"`
+	AttemptsSent uint64 `json:"scan_attempts_sent"`
+	KernelDrops  uint64 `json:"kernel_drops"`
+	InputDone    bool   `json:"input_done"`
 }
 
 // DatanodeStatus counts a datanode's known-hosts decisions.
@@ -97,6 +101,9 @@ type DatanodeStatus struct {
 	HostsNew   uint64 `json:"hosts_new"`
 	KnownHosts int    `json:"known_hosts"`
 	LogErrors  uint64 `json:"log_errors"`
+	Attempts   uint64 `json:"scan_attempts"`
+	Scanners   int    `json:"scanners"`
+	Notices    uint64 `json:"notices"`
 }
 
 // ManagerStatus counts the records a manager wrote.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,15 +14,18 @@ import (
 	"shoal/internal/wire"
 	"shoal/known"
 	"shoal/packet"
+	"shoal/scan"
+	"shoal/zeekin"
 )
 
 // expireEvery is how many packets a worker processes between expiry sweeps
-// of its flow table and cache.
+// of its caches.
 const expireEvery = 4096
 
-// worker turns traffic into known-host candidates and sends each one to the
-// datanode that owns the host. Everything but the counters is owned by the
-// input goroutine.
+// worker turns traffic into candidates — known hosts, scan attempts — and
+// sends each to the datanode that owns its key. Everything but the counters
+// and the scan filter (shared with the ScannerReported handler) is owned by
+// the input goroutine.
 type worker struct {
 	n       *Node
 	tracker *flow.Tracker
@@ -29,58 +33,88 @@ type worker struct {
 	ringVer uint64       // n.ringVersion when the cache was last cleared
 	ctx     context.Context
 
+	scanMu     sync.Mutex
+	scanFilter *scan.WorkerFilter
+
 	packets, malformed, notIP, established atomic.Uint64
 	hostsSent, cacheHits, sendErrors       atomic.Uint64
+	attempts, attemptsSent, dropped        atomic.Uint64
 	cacheSize                              atomic.Int64
 	inputDone                              atomic.Bool
 }
 
-func newWorker(n *Node) *worker {
-	w := &worker{
-		n:       n,
-		tracker: flow.NewTracker(flow.Config{}),
-		cache:   known.NewSet[netip.Addr](n.cfg.Settings.HostExpire),
+func newWorker(n *Node) (*worker, error) {
+	w := &worker{n: n, cache: known.NewSet[netip.Addr](n.cfg.Settings.HostExpire)}
+	var err error
+	if w.scanFilter, err = scan.NewWorkerFilter(n.cfg.Settings.Scan); err != nil {
+		return nil, fmt.Errorf("node: scan settings: %w", err)
 	}
-	return w
+	w.tracker = flow.NewTracker(flow.Config{Handler: flow.Handler{
+		Established: w.onEstablished,
+		Attempt:     w.onAttempt,
+	}})
+	Handle(n, w.scannerReported)
+	return w, nil
 }
 
-func (w *worker) hasInput() bool { return len(w.n.cfg.Read) > 0 || w.n.cfg.Generate != nil }
+func (w *worker) hasInput() bool {
+	c := &w.n.cfg
+	return len(c.Read) > 0 || c.Generate != nil || c.Interface != "" || len(c.ZeekLogFiles) > 0 || c.ZeekLogDir != ""
+}
 
 // run reads every input, then waits until the cluster acknowledged every
-// event sent. File errors are returned after the readable input was sent.
+// event sent. Input errors are returned after the readable input was sent.
 func (w *worker) run(ctx context.Context) error {
 	w.ctx = ctx
 	defer w.inputDone.Store(true)
-	wait, cancel := context.WithTimeout(ctx, w.n.cfg.PoolWait)
+	c := &w.n.cfg
+	wait, cancel := context.WithTimeout(ctx, c.PoolWait)
 	err := w.n.WaitPools(wait, string(RoleDatanode), string(RoleManager))
 	cancel()
 	if err != nil {
-		if len(w.n.cfg.Read) > 0 {
+		if len(c.Read) > 0 || len(c.ZeekLogFiles) > 0 {
 			return err
 		}
 		w.n.log.Warn().Err(err).Msg("starting without a full cluster")
 	}
 
 	var errs []error
-	if g := w.n.cfg.Generate; g != nil {
-		gen, err := ingest.NewGenerator(*g)
-		if err != nil {
-			return err
-		}
-		st, err := gen.Run(ctx, w.packet)
-		w.addStats(st)
+	fail := func(what string, err error) {
 		if err != nil && !errors.Is(err, context.Canceled) {
+			w.n.log.Error().Err(err).Str("input", what).Msg("input failed")
 			errs = append(errs, err)
 		}
 	}
-	for _, path := range w.n.cfg.Read {
+	if g := c.Generate; g != nil {
+		gen, err := ingest.NewGenerator(*g)
+		if err == nil {
+			var st ingest.Stats
+			st, err = gen.Run(ctx, w.packet)
+			w.addStats(st)
+		}
+		fail("generator", err)
+	}
+	if c.Interface != "" {
+		fail(c.Interface, w.capture(ctx, c.Interface))
+	}
+	for _, path := range c.Read {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := w.readFile(ctx, path); err != nil {
-			w.n.log.Error().Err(err).Str("file", path).Msg("input failed")
-			errs = append(errs, err)
-		}
+		fail(path, w.readFile(ctx, path))
+	}
+	// End of packet input: pending attempt timers fire and every open
+	// connection ends, as at the end of a Zeek run.
+	w.tracker.Finish()
+	if len(c.ZeekLogFiles) > 0 {
+		_, err := zeekin.ReadFiles(ctx, c.ZeekLogFiles, w.zeekHandler())
+		fail("zeek logs", err)
+	}
+	if c.ZeekLogDir != "" {
+		cfg := zeekin.DefaultFollowConfig()
+		cfg.Logger = w.n.log
+		_, err := zeekin.Follow(ctx, c.ZeekLogDir, cfg, w.zeekHandler())
+		fail(c.ZeekLogDir, err)
 	}
 	// Drain even after cancellation, briefly, so a graceful stop loses
 	// nothing already sent.
@@ -105,37 +139,60 @@ func (w *worker) readFile(ctx context.Context, path string) error {
 	return err
 }
 
+func (w *worker) capture(ctx context.Context, name string) error {
+	cfg := w.n.cfg.Capture
+	cfg.Logger = w.n.log
+	iface, err := ingest.OpenInterface(name, cfg)
+	if err != nil {
+		return err
+	}
+	defer iface.Close()
+	w.n.log.Info().Str("interface", name).Msg("capturing")
+	st, err := iface.Run(ctx, w.packet)
+	w.addStats(st)
+	w.dropped.Add(st.Dropped)
+	return err
+}
+
 func (w *worker) addStats(st ingest.Stats) {
 	w.malformed.Add(st.Malformed)
 	w.notIP.Add(st.NotIP)
 }
 
-// packet is the per-packet path: flow tracking, tracking-mode filter, the
-// local cache, and a hashed send to the host's owner.
+// packet is the per-packet path: the tracker raises events through the
+// handlers below, which filter and send.
 func (w *worker) packet(p *packet.Packet) {
 	c := w.packets.Add(1)
-	if v := w.n.ringVersion.Load(); v != w.ringVer {
-		// Membership changed: resend everything once, as Zeek does on
-		// node_up/node_down; owners absorb the duplicates.
-		w.ringVer = v
-		w.cache.Clear()
-	}
+	w.checkRing()
 	if c%expireEvery == 0 {
 		now := w.tracker.Now()
 		w.tracker.Expire(now)
 		w.cache.Expire(now)
 		w.cacheSize.Store(int64(w.cache.Len()))
+		w.scanMu.Lock()
+		w.scanFilter.Expire(now)
+		w.scanMu.Unlock()
 	}
-	est, ok := w.tracker.Packet(p)
-	if !ok {
-		return
-	}
-	w.established.Add(1)
-	w.offer(est.TS, est.Orig)
-	w.offer(est.TS, est.Resp)
+	w.tracker.Packet(p)
 }
 
-func (w *worker) offer(ts time.Time, h netip.Addr) {
+// checkRing clears the cache when membership changed: everything is offered
+// again once, as Zeek's workers do on node_up/node_down; owners absorb the
+// duplicates.
+func (w *worker) checkRing() {
+	if v := w.n.ringVersion.Load(); v != w.ringVer {
+		w.ringVer = v
+		w.cache.Clear()
+	}
+}
+
+func (w *worker) onEstablished(ev *flow.Established) {
+	w.established.Add(1)
+	w.offerHost(ev.TS, ev.Orig)
+	w.offerHost(ev.TS, ev.Resp)
+}
+
+func (w *worker) offerHost(ts time.Time, h netip.Addr) {
 	s := &w.n.cfg.Settings
 	if !s.LocalNets.Matches(h, s.HostTracking) {
 		return
@@ -147,25 +204,95 @@ func (w *worker) offer(ts time.Time, h netip.Addr) {
 	key := h.As16()
 	if err := w.n.SendHashed(w.ctx, string(RoleDatanode), key[:], wire.HostSeen{TS: ts.UnixNano(), Host: h}); err != nil {
 		// Not cached: the host is offered again on its next handshake.
-		if c := w.sendErrors.Add(1); c&(c-1) == 0 {
-			w.n.log.Warn().Err(err).Str("host", h.String()).Uint64("send_errors", c).Msg("known host candidate not sent")
-		}
+		w.sendFailed(err, "known host candidate not sent")
 		return
 	}
 	w.cache.Observe(h, ts)
 	w.hostsSent.Add(1)
 }
 
+func (w *worker) onAttempt(a *flow.Attempt) {
+	if !scan.IsAttempt(a.History.String(), a.Kind == flow.AttemptRejected) {
+		return
+	}
+	w.offerAttempt(scan.Attempt{TS: a.TS, Scanner: a.Orig, Victim: a.Resp, Port: a.RespPort, Proto: a.Proto})
+}
+
+// offerAttempt sends a scan attempt to the scanner's owner unless the
+// worker sent it recently or the scanner was already reported.
+func (w *worker) offerAttempt(a scan.Attempt) {
+	w.attempts.Add(1)
+	w.scanMu.Lock()
+	ok := w.scanFilter.Allow(a, a.TS)
+	w.scanMu.Unlock()
+	if !ok {
+		return
+	}
+	key := a.Scanner.As16()
+	ev := wire.ScanAttempt{TS: a.TS.UnixNano(), Scanner: a.Scanner, Victim: a.Victim, Port: a.Port, Proto: a.Proto}
+	if err := w.n.SendHashed(w.ctx, string(RoleDatanode), key[:], ev); err != nil {
+		w.sendFailed(err, "scan attempt not sent")
+		return
+	}
+	w.attemptsSent.Add(1)
+}
+
+// scannerReported runs on a connection goroutine when a datanode reported
+// a scanner: stop sending its attempts.
+func (w *worker) scannerReported(from string, ev wire.ScannerReported) {
+	w.scanMu.Lock()
+	w.scanFilter.Reported(ev.Scanner, time.Unix(0, ev.TS))
+	w.scanMu.Unlock()
+}
+
+func (w *worker) sendFailed(err error, msg string) {
+	if c := w.sendErrors.Add(1); c&(c-1) == 0 {
+		w.n.log.Warn().Err(err).Uint64("send_errors", c).Msg(msg)
+	}
+}
+
+// zeekHandler feeds records from Zeek's own logs into the same analyses.
+func (w *worker) zeekHandler() zeekin.Handler {
+	return zeekin.Handler{
+		Conn: func(c *zeekin.Conn) {
+			w.checkRing()
+			if orig, resp, ok := zeekin.EstablishedHosts(c); ok {
+				w.established.Add(1)
+				w.offerHost(c.TS, orig)
+				w.offerHost(c.TS, resp)
+			}
+			if c.Proto == "tcp" && scan.IsAttempt(c.History, c.ConnState == "REJ") {
+				// conn.log has no time for the attempt event itself: the
+				// attempt timer fires 5 s after the SYN, a rejection at
+				// the RST, which ends the connection.
+				ts := c.TS.Add(c.Duration)
+				if c.ConnState != "REJ" {
+					ts = c.TS.Add(max(c.Duration, 5*time.Second))
+				}
+				w.offerAttempt(scan.Attempt{TS: ts, Scanner: c.OrigH, Victim: c.RespH, Port: c.RespP, Proto: 6})
+			}
+		},
+		Error: func(err error) {
+			if c := w.malformed.Add(1); c&(c-1) == 0 {
+				w.n.log.Warn().Err(err).Uint64("malformed", c).Msg("skipping bad zeek log line")
+			}
+		},
+	}
+}
+
 func (w *worker) status() *WorkerStatus {
 	return &WorkerStatus{
-		Packets:     w.packets.Load(),
-		Malformed:   w.malformed.Load(),
-		NotIP:       w.notIP.Load(),
-		Established: w.established.Load(),
-		HostsSent:   w.hostsSent.Load(),
-		CacheHits:   w.cacheHits.Load(),
-		CacheSize:   int(w.cacheSize.Load()),
-		SendErrors:  w.sendErrors.Load(),
-		InputDone:   w.inputDone.Load(),
+		Packets:      w.packets.Load(),
+		Malformed:    w.malformed.Load(),
+		NotIP:        w.notIP.Load(),
+		Established:  w.established.Load(),
+		HostsSent:    w.hostsSent.Load(),
+		CacheHits:    w.cacheHits.Load(),
+		CacheSize:    int(w.cacheSize.Load()),
+		SendErrors:   w.sendErrors.Load(),
+		Attempts:     w.attempts.Load(),
+		AttemptsSent: w.attemptsSent.Load(),
+		KernelDrops:  w.dropped.Load(),
+		InputDone:    w.inputDone.Load(),
 	}
 }

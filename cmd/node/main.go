@@ -72,7 +72,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		logDir, logFormat, localNets          string
 		tracking, profile, logLevel           string
 		join                                  listFlag
-		read                                  fileFlag
+		read, zeekLogs                        fileFlag
+		iface, zeekDir, darknets              string
+		promisc                               bool
+		scanT, localScanT, scanDarkT          int
+		localScanDarkT, knockT                int
+		scanTimeout                           time.Duration
 		generate                              bool
 		genSeed                               int64
 		genRate, genHosts, genServers, genCnt int
@@ -89,6 +94,17 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&logFormat, "log-format", "tsv", "manager: log format, tsv or json")
 	fs.Var(&read, "read", "worker: pcap or pcapng `file` to read (repeatable)")
 	fs.BoolVar(&generate, "generate", false, "worker: read built-in generated traffic")
+	fs.StringVar(&iface, "interface", "", "worker: capture live traffic on this `interface` (AF_PACKET; needs root or CAP_NET_RAW)")
+	fs.BoolVar(&promisc, "promisc", true, "worker: put the capture interface in promiscuous mode")
+	fs.Var(&zeekLogs, "zeek-log", "worker: Zeek conn.log, ssl.log or x509.log `file` (TSV or JSON) to read (repeatable)")
+	fs.StringVar(&zeekDir, "zeek-logs", "", "worker: follow the Zeek logs in `dir` as Zeek writes and rotates them")
+	fs.IntVar(&scanT, "scan-threshold", 25, "scan: unique attempts that make a remote scanner")
+	fs.IntVar(&localScanT, "local-scan-threshold", 250, "scan: unique attempts that make a local scanner")
+	fs.IntVar(&scanDarkT, "scan-threshold-with-darknet-hits", 10, "scan: remote threshold after darknet hits")
+	fs.IntVar(&localScanDarkT, "local-scan-threshold-with-darknet-hits", 100, "scan: local threshold after darknet hits")
+	fs.IntVar(&knockT, "knockknock-threshold", 20, "scan: attempts on one port that make a remote knock-knock scanner")
+	fs.StringVar(&darknets, "darknets", "", "scan: comma-separated CIDRs of unused address space")
+	fs.DurationVar(&scanTimeout, "scan-timeout", 15*time.Minute, "scan: forget a scanner this long after its last attempt")
 	fs.Int64Var(&genSeed, "gen-seed", 1, "generator: random seed")
 	fs.IntVar(&genRate, "gen-rate", 1000, "generator: connections per second (0 = unlimited)")
 	fs.IntVar(&genHosts, "gen-hosts", 10000, "generator: distinct client hosts")
@@ -142,9 +158,29 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--queue: must be positive, got %d", queue)
 	}
 	c.QueueLimit = queue
-	if c.Role != node.RoleWorker && (len(read) > 0 || generate) {
-		return nil, errors.New("--read and --generate need --role worker")
+	if c.Role != node.RoleWorker && (len(read) > 0 || generate || iface != "" || len(zeekLogs) > 0 || zeekDir != "") {
+		return nil, errors.New("--read, --generate, --interface, --zeek-log and --zeek-logs need --role worker")
 	}
+	for name, v := range map[string]int{"--scan-threshold": scanT, "--local-scan-threshold": localScanT,
+		"--scan-threshold-with-darknet-hits": scanDarkT, "--local-scan-threshold-with-darknet-hits": localScanDarkT,
+		"--knockknock-threshold": knockT} {
+		if v < 1 {
+			return nil, fmt.Errorf("%s: must be at least 1, got %d", name, v)
+		}
+	}
+	if scanTimeout <= 0 {
+		return nil, fmt.Errorf("--scan-timeout: must be positive, got %v", scanTimeout)
+	}
+	sc := &c.Settings.Scan
+	sc.ScanThreshold, sc.LocalScanThreshold, sc.ScanThresholdWithDarknetHits = scanT, localScanT, scanDarkT
+	sc.LocalScanThresholdWithDarknetHits, sc.KnockKnockThreshold, sc.ScanTimeout = localScanDarkT, knockT, scanTimeout
+	if darknets != "" {
+		if sc.Darknets, err = site.ParseNets(darknets); err != nil {
+			return nil, fmt.Errorf("--darknets: %w", err)
+		}
+	}
+	c.Interface, c.ZeekLogFiles, c.ZeekLogDir = iface, zeekLogs, zeekDir
+	c.Capture.Promiscuous = promisc
 	if c.Role == node.RoleManager && logDir == "" {
 		return nil, errors.New("--log-dir is required for a manager")
 	}

@@ -172,7 +172,8 @@ type Notice struct {
 	Proto       uint8
 	HasPort     bool
 	Identifier  string
-	SuppressFor int64 // nanoseconds
+	SuppressFor int64  // nanoseconds
+	PeerDescr   string // the node that raised it
 }
 
 // WireType implements Event.
@@ -194,7 +195,8 @@ func (e Notice) AppendWire(b []byte) []byte {
 		b = append(b, 0)
 	}
 	b = AppendString(b, e.Identifier)
-	return binary.AppendVarint(b, e.SuppressFor)
+	b = binary.AppendVarint(b, e.SuppressFor)
+	return AppendString(b, e.PeerDescr)
 }
 
 // DecodeWire implements Decoder.
@@ -218,6 +220,7 @@ func (e *Notice) DecodeWire(b []byte) error {
 	}
 	e.Identifier = r.str("identifier")
 	e.SuppressFor = r.varint("suppress_for")
+	e.PeerDescr = r.str("peer_descr")
 	return r.done()
 }
 

@@ -22,7 +22,7 @@ func analysisEvents() []Event {
 		CertSeen(cert), KnownCert(cert),
 		ScanAttempt{TS: 5, Scanner: v4, Victim: v6, Port: 23, Proto: 6},
 		Notice{TS: 9, Note: "Scan::Port_Scan", Msg: "192.168.2.154 scanned at least 5 unique ports on host 192.168.2.22 in 0m0s",
-			Sub: "remote", Src: v4, Identifier: "192.168.2.154", SuppressFor: 3600e9},
+			Sub: "remote", Src: v4, Identifier: "192.168.2.154", SuppressFor: 3600e9, PeerDescr: "datanode-1"},
 		Notice{TS: 9, Note: "Scan::Address_Scan", Src: v6, Port: 23, Proto: 6, HasPort: true},
 		ScannerReported{TS: 1, Scanner: v4, Until: 3600},
 	}
