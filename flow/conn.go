@@ -108,11 +108,14 @@ type Conn struct {
 	start      int64     // same, ns
 	last       int64     // timestamp of the last packet (TCP: while not both closed), ns
 	inactivity int64     // current inactivity timeout, ns
-	histSeen   uint32
-	hist       History
-	services   Services
-	timer      [numTimers]int32
-	prev, next *Conn // activity list, least recent first
+	// wantInactivity is a timeout an analyzer asked for during its Packet
+	// call (SetInactivityTimeout); the tracker applies it afterwards.
+	wantInactivity int64
+	histSeen       uint32
+	hist           History
+	services       Services
+	timer          [numTimers]int32
+	prev, next     *Conn // activity list, least recent first
 }
 
 // conn is the name the package uses internally.
@@ -161,6 +164,16 @@ func (c *Conn) Active(orig bool) bool {
 		return e.state != StateInactive
 	}
 	return e.active
+}
+
+// SetInactivityTimeout asks for a different inactivity timeout for this
+// connection, as a protocol analyzer does in Zeek (the DNS analyzer sets
+// dns_session_timeout). Call it from Analyzer.Packet; the tracker applies
+// it when the call returns. d must be positive.
+func (c *Conn) SetInactivityTimeout(d time.Duration) {
+	if d > 0 {
+		c.wantInactivity = int64(d)
+	}
 }
 
 // AddService adds a service name (see Services.Add) and reports whether it

@@ -372,6 +372,10 @@ func (t *Tracker) lookup(k *key) *Conn {
 func (t *Tracker) analyze(c *Conn, fromOrig bool, p *packet.Packet) {
 	if c.Analyzer != nil {
 		c.Analyzer.Packet(c, fromOrig, p)
+		if d := c.wantInactivity; d != 0 {
+			c.wantInactivity = 0
+			t.setInactivityTimeout(c, d)
+		}
 	}
 }
 

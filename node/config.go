@@ -51,10 +51,15 @@ type Settings struct {
 	// LocalNets decides which hosts are local. The zero value means the
 	// IANA private and special-purpose ranges, as Zeek >= 6.0 does.
 	LocalNets site.Nets
-	// HostTracking selects the hosts known_hosts logs (default local).
-	HostTracking site.Mode
-	// HostExpire is how long a known host stays known after it was first
-	// logged (Zeek's &create_expire=1day). Default 24h.
+	// HostTracking selects the hosts known_hosts logs; ServiceTracking the
+	// responders known_services logs; CertTracking the servers known_certs
+	// logs. Default local for each, as in Zeek.
+	HostTracking    site.Mode
+	ServiceTracking site.Mode
+	CertTracking    site.Mode
+	// HostExpire is how long a known host, service or certificate stays
+	// known after it was first logged (Zeek's &create_expire=1day).
+	// Default 24h.
 	HostExpire time.Duration
 	// Scan holds simple-scan's thresholds and darknets. Its LocalNets is
 	// always LocalNets above. Zero fields take simple-scan's defaults.
@@ -65,7 +70,7 @@ type Settings struct {
 func (s Settings) Hash() uint64 {
 	d := xxhash.New()
 	d.WriteString(s.LocalNets.String())
-	d.WriteString("|" + s.HostTracking.String() + "|")
+	d.WriteString("|" + s.HostTracking.String() + "|" + s.ServiceTracking.String() + "|" + s.CertTracking.String() + "|")
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(s.HostExpire))
 	d.Write(b[:])

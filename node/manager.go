@@ -35,6 +35,8 @@ func newManager(n *Node) *manager {
 	m := &manager{n: n, writers: make(map[string]*zeeklog.Writer), records: make(map[string]uint64)}
 	Handle(n, m.knownHost)
 	Handle(n, m.notice)
+	Handle(n, m.knownService)
+	Handle(n, m.knownCert)
 	return m
 }
 

@@ -91,6 +91,8 @@ type WorkerStatus struct {
 	// Scan attempts seen, and sent after the worker's filter.
 	Attempts     uint64 `json:"scan_attempts"`
 	AttemptsSent uint64 `json:"scan_attempts_sent"`
+	ServicesSent uint64 `json:"services_sent"`
+	CertsSent    uint64 `json:"certs_sent"`
 	KernelDrops  uint64 `json:"kernel_drops"`
 	InputDone    bool   `json:"input_done"`
 }
@@ -104,6 +106,9 @@ type DatanodeStatus struct {
 	Attempts   uint64 `json:"scan_attempts"`
 	Scanners   int    `json:"scanners"`
 	Notices    uint64 `json:"notices"`
+	// New known services and certificates sent to a manager.
+	ServicesNew uint64 `json:"services_new"`
+	CertsNew    uint64 `json:"certs_new"`
 }
 
 // ManagerStatus counts the records a manager wrote.

@@ -15,6 +15,7 @@ import (
 	"shoal/known"
 	"shoal/packet"
 	"shoal/scan"
+	"shoal/service"
 	"shoal/zeekin"
 )
 
@@ -36,20 +37,33 @@ type worker struct {
 	scanMu     sync.Mutex
 	scanFilter *scan.WorkerFilter
 
+	// Known services and certs: per-connection analyzers (recycled), the
+	// certificate parse cache, services waiting for their delayed commit,
+	// and what was already sent.
+	free      []*connAnalyzer
+	certCache *service.CertCache
+	pending   []pendingService
+	svcCache  *known.Set[serviceKey]
+	certSeen  *known.Set[certKey]
+
 	packets, malformed, notIP, established atomic.Uint64
 	hostsSent, cacheHits, sendErrors       atomic.Uint64
 	attempts, attemptsSent, dropped        atomic.Uint64
+	servicesSent, certsSent                atomic.Uint64
 	cacheSize                              atomic.Int64
 	inputDone                              atomic.Bool
 }
 
 func newWorker(n *Node) (*worker, error) {
-	w := &worker{n: n, cache: known.NewSet[netip.Addr](n.cfg.Settings.HostExpire)}
+	ttl := n.cfg.Settings.HostExpire
+	w := &worker{n: n, cache: known.NewSet[netip.Addr](ttl), svcCache: known.NewSet[serviceKey](ttl),
+		certSeen: known.NewSet[certKey](ttl), certCache: service.NewCertCache(64)}
 	var err error
 	if w.scanFilter, err = scan.NewWorkerFilter(n.cfg.Settings.Scan); err != nil {
 		return nil, fmt.Errorf("node: scan settings: %w", err)
 	}
 	w.tracker = flow.NewTracker(flow.Config{Handler: flow.Handler{
+		NewConn:     w.newConn,
 		Established: w.onEstablished,
 		Attempt:     w.onAttempt,
 	}})
@@ -106,6 +120,7 @@ func (w *worker) run(ctx context.Context) error {
 	// End of packet input: pending attempt timers fire and every open
 	// connection ends, as at the end of a Zeek run.
 	w.tracker.Finish()
+	w.commitPending(time.Time{})
 	if len(c.ZeekLogFiles) > 0 {
 		_, err := zeekin.ReadFiles(ctx, c.ZeekLogFiles, w.zeekHandler())
 		fail("zeek logs", err)
@@ -169,6 +184,9 @@ func (w *worker) packet(p *packet.Packet) {
 		w.tracker.Expire(now)
 		w.cache.Expire(now)
 		w.cacheSize.Store(int64(w.cache.Len()))
+		w.svcCache.Expire(now)
+		w.certSeen.Expire(now)
+		w.commitPending(now)
 		w.scanMu.Lock()
 		w.scanFilter.Expire(now)
 		w.scanMu.Unlock()
@@ -183,6 +201,8 @@ func (w *worker) checkRing() {
 	if v := w.n.ringVersion.Load(); v != w.ringVer {
 		w.ringVer = v
 		w.cache.Clear()
+		w.svcCache.Clear()
+		w.certSeen.Clear()
 	}
 }
 
@@ -261,6 +281,7 @@ func (w *worker) zeekHandler() zeekin.Handler {
 				w.offerHost(c.TS, orig)
 				w.offerHost(c.TS, resp)
 			}
+			w.zeekServices(c)
 			if c.Proto == "tcp" && scan.IsAttempt(c.History, c.ConnState == "REJ") {
 				// conn.log has no time for the attempt event itself: the
 				// attempt timer fires 5 s after the SYN, a rejection at
@@ -271,6 +292,10 @@ func (w *worker) zeekHandler() zeekin.Handler {
 				}
 				w.offerAttempt(scan.Attempt{TS: ts, Scanner: c.OrigH, Victim: c.RespH, Port: c.RespP, Proto: 6})
 			}
+		},
+		Cert: func(c *zeekin.Cert) {
+			w.checkRing()
+			w.zeekCert(c)
 		},
 		Error: func(err error) {
 			if c := w.malformed.Add(1); c&(c-1) == 0 {
@@ -292,6 +317,8 @@ func (w *worker) status() *WorkerStatus {
 		SendErrors:   w.sendErrors.Load(),
 		Attempts:     w.attempts.Load(),
 		AttemptsSent: w.attemptsSent.Load(),
+		ServicesSent: w.servicesSent.Load(),
+		CertsSent:    w.certsSent.Load(),
 		KernelDrops:  w.dropped.Load(),
 		InputDone:    w.inputDone.Load(),
 	}

@@ -71,6 +71,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		role, name, bind, dataBind, httpAddr  string
 		logDir, logFormat, localNets          string
 		tracking, profile, logLevel           string
+		svcTracking, certTracking             string
 		join                                  listFlag
 		read, zeekLogs                        fileFlag
 		iface, zeekDir, darknets              string
@@ -112,7 +113,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&genCnt, "gen-count", 0, "generator: stop after this many connections (0 = until stopped)")
 	fs.StringVar(&localNets, "local-nets", "", "comma-separated CIDRs that are local (default: the private ranges)")
 	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
-	fs.DurationVar(&expire, "known-hosts-expire", 24*time.Hour, "how long a known host stays known")
+	fs.StringVar(&svcTracking, "known-services-tracking", "local", "services known_services logs (by responder): local, remote, all or none")
+	fs.StringVar(&certTracking, "known-certs-tracking", "local", "certificates known_certs logs (by server): local, remote, all or none")
+	fs.DurationVar(&expire, "known-hosts-expire", 24*time.Hour, "how long a known host, service or certificate stays known")
 	fs.StringVar(&profile, "gossip-profile", "lan", "gossip timing: lan, local or fast")
 	fs.IntVar(&partitions, "partitions", route.DefaultPartitions, "ring partitions (cluster-wide; must exceed any pool's size)")
 	fs.IntVar(&queue, "queue", 65536, "per-peer limit of unacknowledged events")
@@ -144,6 +147,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if c.Settings.HostTracking, err = site.ParseMode(tracking); err != nil {
 		return nil, fmt.Errorf("--known-hosts-tracking: %w", err)
+	}
+	if c.Settings.ServiceTracking, err = site.ParseMode(svcTracking); err != nil {
+		return nil, fmt.Errorf("--known-services-tracking: %w", err)
+	}
+	if c.Settings.CertTracking, err = site.ParseMode(certTracking); err != nil {
+		return nil, fmt.Errorf("--known-certs-tracking: %w", err)
 	}
 	if expire <= 0 {
 		return nil, fmt.Errorf("--known-hosts-expire: must be positive, got %v", expire)
