@@ -122,13 +122,17 @@ func (w *worker) run(ctx context.Context) error {
 	w.tracker.Finish()
 	w.commitPending(time.Time{})
 	if len(c.ZeekLogFiles) > 0 {
-		_, err := zeekin.ReadFiles(ctx, c.ZeekLogFiles, w.zeekHandler())
+		h, flush := w.zeekHandler()
+		_, err := zeekin.ReadFiles(ctx, c.ZeekLogFiles, h)
+		flush()
 		fail("zeek logs", err)
 	}
 	if c.ZeekLogDir != "" {
 		cfg := zeekin.DefaultFollowConfig()
 		cfg.Logger = w.n.log
-		_, err := zeekin.Follow(ctx, c.ZeekLogDir, cfg, w.zeekHandler())
+		h, flush := w.zeekHandler()
+		_, err := zeekin.Follow(ctx, c.ZeekLogDir, cfg, h)
+		flush()
 		fail(c.ZeekLogDir, err)
 	}
 	// Drain even after cancellation, briefly, so a graceful stop loses
@@ -271,28 +275,17 @@ func (w *worker) sendFailed(err error, msg string) {
 	}
 }
 
+// zeekWindow is how far out of start order conn.log rows may come (Zeek
+// writes a connection when it ends).
+const zeekWindow = time.Hour
+
 // zeekHandler feeds records from Zeek's own logs into the same analyses.
-func (w *worker) zeekHandler() zeekin.Handler {
-	return zeekin.Handler{
-		Conn: func(c *zeekin.Conn) {
-			w.checkRing()
-			if orig, resp, ok := zeekin.EstablishedHosts(c); ok {
-				w.established.Add(1)
-				w.offerHost(c.TS, orig)
-				w.offerHost(c.TS, resp)
-			}
-			w.zeekServices(c)
-			if c.Proto == "tcp" && scan.IsAttempt(c.History, c.ConnState == "REJ") {
-				// conn.log has no time for the attempt event itself: the
-				// attempt timer fires 5 s after the SYN, a rejection at
-				// the RST, which ends the connection.
-				ts := c.TS.Add(c.Duration)
-				if c.ConnState != "REJ" {
-					ts = c.TS.Add(max(c.Duration, 5*time.Second))
-				}
-				w.offerAttempt(scan.Attempt{TS: ts, Scanner: c.OrigH, Victim: c.RespH, Port: c.RespP, Proto: 6})
-			}
-		},
+// Conn records are put back in start order first (connReorder); call
+// flush after the input ends.
+func (w *worker) zeekHandler() (h zeekin.Handler, flush func()) {
+	reorder := &connReorder{window: zeekWindow}
+	h = zeekin.Handler{
+		Conn: func(c *zeekin.Conn) { reorder.Add(c, w.zeekConn) },
 		Cert: func(c *zeekin.Cert) {
 			w.checkRing()
 			w.zeekCert(c)
@@ -303,6 +296,29 @@ func (w *worker) zeekHandler() zeekin.Handler {
 			}
 		},
 	}
+	return h, func() { reorder.Flush(w.zeekConn) }
+}
+
+// zeekConn applies the known-hosts, scan and known-services rules to one
+// conn.log record.
+func (w *worker) zeekConn(c *zeekin.Conn) {
+	w.checkRing()
+	if orig, resp, ok := zeekin.EstablishedHosts(c); ok {
+		w.established.Add(1)
+		w.offerHost(c.TS, orig)
+		w.offerHost(c.TS, resp)
+	}
+	if c.Proto == "tcp" && scan.IsAttempt(c.History, c.ConnState == "REJ") {
+		// conn.log has no time for the attempt event itself: the
+		// attempt timer fires 5 s after the SYN, a rejection at the RST,
+		// which ends the connection.
+		ts := c.TS.Add(c.Duration)
+		if c.ConnState != "REJ" {
+			ts = c.TS.Add(max(c.Duration, 5*time.Second))
+		}
+		w.offerAttempt(scan.Attempt{TS: ts, Scanner: c.OrigH, Victim: c.RespH, Port: c.RespP, Proto: 6})
+	}
+	w.zeekServices(c)
 }
 
 func (w *worker) status() *WorkerStatus {
