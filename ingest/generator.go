@@ -49,6 +49,12 @@ type GeneratorConfig struct {
 	Count int
 	// LocalNet holds the clients. Default 10.0.0.0/8.
 	LocalNet netip.Prefix
+	// Scanners is the number of remote scanners (from 203.0.113.1, a
+	// documentation range; the packets exist only in memory). When set,
+	// ScanPercent of the connections are a scanner's SYN to a random
+	// client and port that nobody answers.
+	Scanners    int
+	ScanPercent int
 	// Start is the network time of the first packet. Timestamps then advance
 	// deterministically (by 1/Rate per connection, or 100µs if Rate is 0).
 	// Zero means timestamps are the wall clock at emission.
@@ -60,12 +66,13 @@ type GeneratorConfig struct {
 // some SYNs go unanswered and some are rejected with a RST-ACK. It is not safe
 // for concurrent use and runs once.
 type Generator struct {
-	cfg     GeneratorConfig
-	clients []netip.Addr
-	servers []netip.Addr
-	used    bool
-	now     func() time.Time
-	sleep   func(ctx context.Context, d time.Duration) error
+	cfg      GeneratorConfig
+	clients  []netip.Addr
+	servers  []netip.Addr
+	scanners []netip.Addr
+	used     bool
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
 }
 
 // NewGenerator validates cfg and returns a Generator. Errors wrap
@@ -94,6 +101,15 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	if hostBits := cfg.LocalNet.Addr().BitLen() - cfg.LocalNet.Bits(); hostBits < 62 && cfg.Hosts >= 1<<hostBits-1 {
 		errs = append(errs, fmt.Errorf("%w: Hosts %d do not fit in LocalNet %s", ErrBadConfig, cfg.Hosts, cfg.LocalNet))
 	}
+	if cfg.Scanners < 0 || cfg.Scanners > 1<<16 {
+		errs = append(errs, fmt.Errorf("%w: Scanners %d out of range [0, %d]", ErrBadConfig, cfg.Scanners, 1<<16))
+	}
+	if cfg.ScanPercent < 0 || cfg.ScanPercent > 100 {
+		errs = append(errs, fmt.Errorf("%w: ScanPercent %d out of range [0, 100]", ErrBadConfig, cfg.ScanPercent))
+	}
+	if cfg.Scanners > 0 && cfg.ScanPercent == 0 {
+		cfg.ScanPercent = 5
+	}
 	if cfg.Hosts > 1<<24 {
 		errs = append(errs, fmt.Errorf("%w: Hosts %d exceeds %d", ErrBadConfig, cfg.Hosts, 1<<24))
 	}
@@ -116,6 +132,11 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		if !cfg.LocalNet.Contains(s) {
 			g.servers = append(g.servers, s)
 		}
+	}
+	sc := netip.MustParseAddr("203.0.113.0")
+	for range cfg.Scanners {
+		sc = sc.Next()
+		g.scanners = append(g.scanners, sc)
 	}
 	return g, nil
 }
@@ -196,6 +217,13 @@ func (g *Generator) Run(ctx context.Context, fn func(*packet.Packet)) (Stats, er
 		}
 
 		st.Connections++
+		if len(g.scanners) > 0 && rng.IntN(100) < g.cfg.ScanPercent {
+			// A scanner probes a local host; nobody answers.
+			p = packet.Packet{Src: g.scanners[rng.IntN(len(g.scanners))], Dst: client, SrcPort: sport,
+				DstPort: uint16(1 + rng.IntN(1024)), Proto: packet.ProtoTCP, Flags: packet.FlagSYN, Seq: isn, Window: 1024}
+			emit(stamp(0))
+			continue
+		}
 		p = packet.Packet{Src: client, Dst: server, SrcPort: sport, DstPort: dport, Proto: packet.ProtoTCP,
 			Flags: packet.FlagSYN, Seq: isn, Window: 64240}
 		emit(stamp(0))

@@ -236,3 +236,35 @@ func TestGeneratorRealTimeAndCancel(t *testing.T) {
 		t.Errorf("Run = %+v, %v; want context.Canceled after 5000 packets", st, err)
 	}
 }
+
+func TestGeneratorScanners(t *testing.T) {
+	g, err := NewGenerator(GeneratorConfig{Seed: 3, Hosts: 100, Servers: 10, Count: 2000, Scanners: 2, ScanPercent: 10,
+		Start: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := map[netip.Addr]int{}
+	if _, err := g.Run(context.Background(), func(p *packet.Packet) {
+		if p.Src.Is4() && p.Src.As4()[0] == 203 {
+			if p.Flags != packet.FlagSYN {
+				t.Fatalf("scanner sent flags %#x", p.Flags)
+			}
+			probes[p.Src]++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(probes) != 2 {
+		t.Fatalf("probes from %d scanners, want 2: %v", len(probes), probes)
+	}
+	total := 0
+	for _, n := range probes {
+		total += n
+	}
+	if total < 100 || total > 300 {
+		t.Fatalf("%d probes in 2000 connections, want about 10%%", total)
+	}
+	if _, err := NewGenerator(GeneratorConfig{Hosts: 1, Servers: 1, ScanPercent: 101}); err == nil {
+		t.Fatal("ScanPercent 101 accepted")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"shoal/route"
 	"shoal/scan"
 	"shoal/site"
+	"shoal/ssconf"
 	"shoal/zeeklog"
 )
 
@@ -64,6 +65,12 @@ type Settings struct {
 	// Scan holds simple-scan's thresholds and darknets. Its LocalNets is
 	// always LocalNets above. Zero fields take simple-scan's defaults.
 	Scan scan.Config
+}
+
+// settingsHash identifies the analysis settings and the SumStats
+// definitions, which every node must share.
+func (c *Config) settingsHash() uint64 {
+	return c.Settings.Hash() ^ ssconf.Hash(c.SumStats)
 }
 
 // Hash identifies the settings.
@@ -117,6 +124,13 @@ type Config struct {
 	Capture      ingest.InterfaceConfig
 	ZeekLogFiles []string
 	ZeekLogDir   string
+	// Observe lists files of SumStats observations as JSON lines ("-" is
+	// standard input); a worker with --http also takes them at
+	// POST /v1/observe.
+	Observe []string
+	// SumStats are the cluster-wide SumStats definitions: datanodes run
+	// them for the keys they own, managers log their results.
+	SumStats []ssconf.Definition
 	// PoolWait is how long a worker with inputs waits for a datanode and
 	// a manager to appear before it starts reading (default 30s).
 	PoolWait time.Duration
@@ -189,7 +203,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: a manager needs a log directory", ErrConfig)
 	}
 	inputs := 0
-	for _, set := range []bool{len(c.Read) > 0, c.Generate != nil, c.Interface != "", len(c.ZeekLogFiles) > 0, c.ZeekLogDir != ""} {
+	for _, set := range []bool{len(c.Read) > 0, c.Generate != nil, c.Interface != "", len(c.ZeekLogFiles) > 0, c.ZeekLogDir != "", len(c.Observe) > 0} {
 		if set {
 			inputs++
 		}
@@ -199,6 +213,16 @@ func (c *Config) validate() error {
 	}
 	if len(c.Read) > 0 && c.Generate != nil {
 		return fmt.Errorf("%w: read and generate are exclusive", ErrConfig)
+	}
+	names := map[string]bool{}
+	for _, d := range c.SumStats {
+		if names[d.Def.Name] {
+			return fmt.Errorf("%w: sumstat %q defined twice", ErrConfig, d.Def.Name)
+		}
+		names[d.Def.Name] = true
+		if err := d.Def.Validate(); err != nil {
+			return fmt.Errorf("%w: sumstat %q: %w", ErrConfig, d.Def.Name, err)
+		}
 	}
 	if err := c.Settings.Scan.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

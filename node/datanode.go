@@ -22,14 +22,16 @@ type datanode struct {
 	seen, fresh, logErrors atomic.Uint64
 	size                   atomic.Int64
 
-	scan  *scanOwner
-	known *knownOwner
+	scan     *scanOwner
+	known    *knownOwner
+	sumstats *sumstatsOwner
 }
 
 func newDatanode(n *Node) (*datanode, error) {
 	d := &datanode{n: n, hosts: known.NewSet[netip.Addr](n.cfg.Settings.HostExpire)}
 	Handle(n, d.hostSeen)
 	d.known = newKnownOwner(n)
+	d.sumstats = newSumStatsOwner(n)
 	var err error
 	if d.scan, err = newScanOwner(n); err != nil {
 		return nil, err
@@ -67,14 +69,17 @@ func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
 
 func (d *datanode) status() *DatanodeStatus {
 	return &DatanodeStatus{
-		HostsSeen:   d.seen.Load(),
-		HostsNew:    d.fresh.Load(),
-		KnownHosts:  int(d.size.Load()),
-		LogErrors:   d.logErrors.Load(),
-		Attempts:    d.scan.attempts.Load(),
-		Scanners:    int(d.scan.scanners.Load()),
-		Notices:     d.scan.notices.Load(),
-		ServicesNew: d.known.servicesNew.Load(),
-		CertsNew:    d.known.certsNew.Load(),
+		HostsSeen:      d.seen.Load(),
+		HostsNew:       d.fresh.Load(),
+		KnownHosts:     int(d.size.Load()),
+		LogErrors:      d.logErrors.Load(),
+		Attempts:       d.scan.attempts.Load(),
+		Scanners:       int(d.scan.scanners.Load()),
+		Notices:        d.scan.notices.Load(),
+		ServicesNew:    d.known.servicesNew.Load(),
+		CertsNew:       d.known.certsNew.Load(),
+		Observations:   d.sumstats.observations.Load(),
+		SumStatsKeys:   int(d.sumstats.keys.Load()),
+		SumStatsOutput: d.sumstats.outputs.Load(),
 	}
 }

@@ -2,10 +2,13 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"time"
+
+	"shoal/ssconf"
 )
 
 func (n *Node) httpHandler() http.Handler {
@@ -16,7 +19,54 @@ func (n *Node) httpHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(n.Status())
 	})
+	mux.HandleFunc("POST /v1/observe", n.httpObserve)
+	mux.HandleFunc("POST /v1/sumstats/next-epoch", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		if err := n.NextEpoch(r.Context(), name); err != nil {
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"sumstat": name, "epoch": n.epochSeq.Load()})
+	})
 	return mux
+}
+
+// httpObserve takes SumStats observations as JSON lines (the --observe
+// format). Good lines are sent even when others are malformed; the answer
+// counts both and lists the first errors, with status 400 if any line was
+// bad.
+func (n *Node) httpObserve(w http.ResponseWriter, r *http.Request) {
+	if n.worker == nil {
+		httpError(w, http.StatusNotFound, errors.New("observations go to a worker"))
+		return
+	}
+	var bad []string
+	st, err := ssconf.ReadObservations(r.Context(), "POST /v1/observe", http.MaxBytesReader(w, r.Body, 64<<20),
+		func(o *ssconf.Observation) { n.worker.observe(n.ctx, o) },
+		func(e error) {
+			n.worker.malformed.Add(1)
+			if len(bad) < 10 {
+				bad = append(bad, e.Error())
+			}
+		})
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	code := http.StatusOK
+	if st.Malformed > 0 {
+		code = http.StatusBadRequest
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"observations": st.Observations, "malformed": st.Malformed, "errors": bad})
+}
+
+func httpError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
 // Status returns a snapshot of the node's view of the cluster.
@@ -29,7 +79,7 @@ func (n *Node) Status() *Status {
 		Data:     n.DataAddr(),
 		HTTP:     n.HTTPAddr(),
 		Uptime:   time.Since(n.start).Round(time.Millisecond).String(),
-		Settings: fmt.Sprintf("%016x", n.cfg.Settings.Hash()),
+		Settings: fmt.Sprintf("%016x", n.cfg.settingsHash()),
 		Rings:    make(map[string]RingStatus),
 	}
 	suspect := make(map[string]bool)

@@ -29,10 +29,16 @@ type manager struct {
 	records map[string]uint64
 	dirty   bool
 	closed  bool
+	ss      sumstatsLog
 }
 
 func newManager(n *Node) *manager {
-	m := &manager{n: n, writers: make(map[string]*zeeklog.Writer), records: make(map[string]uint64)}
+	m := &manager{n: n, writers: make(map[string]*zeeklog.Writer), records: make(map[string]uint64),
+		ss: sumstatsLog{finished: map[string]int{}, notices: map[string]string{}}}
+	for _, d := range n.cfg.SumStats {
+		m.ss.notices[d.Def.Name] = d.Notice
+	}
+	Handle(n, m.sumstatsOutput)
 	Handle(n, m.knownHost)
 	Handle(n, m.notice)
 	Handle(n, m.knownService)

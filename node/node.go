@@ -49,6 +49,8 @@ type Node struct {
 
 	ringCh chan struct{} // router-side ring changes (local suspicion)
 
+	epochSeq atomic.Uint64 // NextEpoch requests sent
+
 	// ringVersion counts ring changes of any pool; the worker clears its
 	// cache when it moves, as Zeek's workers do on node_up and node_down.
 	ringVersion atomic.Uint64
@@ -146,7 +148,7 @@ func New(cfg Config) (*Node, error) {
 		BootID:       n.bootID,
 		Proto:        gossip.ProtoVersion,
 		RingHash:     cfg.Ring.Hash(),
-		SettingsHash: cfg.Settings.Hash(),
+		SettingsHash: cfg.settingsHash(),
 	}
 	if n.gossip, err = gossip.New(gcfg); err != nil {
 		n.router.Close()
@@ -210,6 +212,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goFunc(n.forwardFatal)
 	if n.manager != nil {
 		n.goFunc(n.manager.flushLoop)
+	}
+	if n.datanode != nil {
+		n.goFunc(n.datanode.sumstats.tickLoop)
 	}
 	if n.httpLn != nil {
 		n.httpSv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}

@@ -93,6 +93,7 @@ type WorkerStatus struct {
 	AttemptsSent uint64 `json:"scan_attempts_sent"`
 	ServicesSent uint64 `json:"services_sent"`
 	CertsSent    uint64 `json:"certs_sent"`
+	Observations uint64 `json:"observations_sent"`
 	KernelDrops  uint64 `json:"kernel_drops"`
 	InputDone    bool   `json:"input_done"`
 }
@@ -109,6 +110,10 @@ type DatanodeStatus struct {
 	// New known services and certificates sent to a manager.
 	ServicesNew uint64 `json:"services_new"`
 	CertsNew    uint64 `json:"certs_new"`
+	// SumStats observations received, keys held, outputs sent.
+	Observations   uint64 `json:"observations"`
+	SumStatsKeys   int    `json:"sumstats_keys"`
+	SumStatsOutput uint64 `json:"sumstats_outputs"`
 }
 
 // ManagerStatus counts the records a manager wrote.

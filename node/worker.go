@@ -44,12 +44,16 @@ type worker struct {
 	certCache *service.CertCache
 	pending   []pendingService
 	svcCache  *known.Set[serviceKey]
-	certSeen  *known.Set[certKey]
+
+	// streams are the SumStats streams some definition reduces; the
+	// built-in ones are observed only when used.
+	streams  map[string]bool
+	certSeen *known.Set[certKey]
 
 	packets, malformed, notIP, established atomic.Uint64
 	hostsSent, cacheHits, sendErrors       atomic.Uint64
 	attempts, attemptsSent, dropped        atomic.Uint64
-	servicesSent, certsSent                atomic.Uint64
+	servicesSent, certsSent, observations  atomic.Uint64
 	cacheSize                              atomic.Int64
 	inputDone                              atomic.Bool
 }
@@ -68,12 +72,19 @@ func newWorker(n *Node) (*worker, error) {
 		Attempt:     w.onAttempt,
 	}})
 	Handle(n, w.scannerReported)
+	w.streams = map[string]bool{}
+	for _, d := range n.cfg.SumStats {
+		for _, r := range d.Def.Reducers {
+			w.streams[r.Stream] = true
+		}
+	}
 	return w, nil
 }
 
 func (w *worker) hasInput() bool {
 	c := &w.n.cfg
-	return len(c.Read) > 0 || c.Generate != nil || c.Interface != "" || len(c.ZeekLogFiles) > 0 || c.ZeekLogDir != ""
+	return len(c.Read) > 0 || c.Generate != nil || c.Interface != "" || len(c.ZeekLogFiles) > 0 || c.ZeekLogDir != "" ||
+		len(c.Observe) > 0
 }
 
 // run reads every input, then waits until the cluster acknowledged every
@@ -86,7 +97,7 @@ func (w *worker) run(ctx context.Context) error {
 	err := w.n.WaitPools(wait, string(RoleDatanode), string(RoleManager))
 	cancel()
 	if err != nil {
-		if len(c.Read) > 0 || len(c.ZeekLogFiles) > 0 {
+		if len(c.Read) > 0 || len(c.ZeekLogFiles) > 0 || len(c.Observe) > 0 {
 			return err
 		}
 		w.n.log.Warn().Err(err).Msg("starting without a full cluster")
@@ -134,6 +145,12 @@ func (w *worker) run(ctx context.Context) error {
 		_, err := zeekin.Follow(ctx, c.ZeekLogDir, cfg, h)
 		flush()
 		fail(c.ZeekLogDir, err)
+	}
+	for _, name := range c.Observe {
+		if ctx.Err() != nil {
+			break
+		}
+		fail(name, w.feedObservations(ctx, name))
 	}
 	// Drain even after cancellation, briefly, so a graceful stop loses
 	// nothing already sent.
@@ -212,6 +229,9 @@ func (w *worker) checkRing() {
 
 func (w *worker) onEstablished(ev *flow.Established) {
 	w.established.Add(1)
+	if w.streams[streamEstablished] {
+		w.builtinObserve(streamEstablished, ev.Orig, ev.Resp.String(), ev.TS)
+	}
 	w.offerHost(ev.TS, ev.Orig)
 	w.offerHost(ev.TS, ev.Resp)
 }
@@ -238,6 +258,9 @@ func (w *worker) offerHost(ts time.Time, h netip.Addr) {
 func (w *worker) onAttempt(a *flow.Attempt) {
 	if !scan.IsAttempt(a.History.String(), a.Kind == flow.AttemptRejected) {
 		return
+	}
+	if w.streams[streamAttempt] {
+		w.builtinObserve(streamAttempt, a.Orig, netip.AddrPortFrom(a.Resp, a.RespPort).String(), a.TS)
 	}
 	w.offerAttempt(scan.Attempt{TS: a.TS, Scanner: a.Orig, Victim: a.Resp, Port: a.RespPort, Proto: a.Proto})
 }
@@ -335,6 +358,7 @@ func (w *worker) status() *WorkerStatus {
 		AttemptsSent: w.attemptsSent.Load(),
 		ServicesSent: w.servicesSent.Load(),
 		CertsSent:    w.certsSent.Load(),
+		Observations: w.observations.Load(),
 		KernelDrops:  w.dropped.Load(),
 		InputDone:    w.inputDone.Load(),
 	}

@@ -28,6 +28,7 @@ import (
 	"shoal/node"
 	"shoal/route"
 	"shoal/site"
+	"shoal/ssconf"
 	"shoal/zeeklog"
 )
 
@@ -73,7 +74,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		tracking, profile, logLevel           string
 		svcTracking, certTracking             string
 		join                                  listFlag
-		read, zeekLogs                        fileFlag
+		read, zeekLogs, observe               fileFlag
+		sumstatsFile                          string
 		iface, zeekDir, darknets              string
 		promisc                               bool
 		scanT, localScanT, scanDarkT          int
@@ -82,6 +84,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		generate                              bool
 		genSeed                               int64
 		genRate, genHosts, genServers, genCnt int
+		genScanners, genScanPct               int
 		partitions, queue                     int
 		expire                                time.Duration
 	)
@@ -98,6 +101,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&iface, "interface", "", "worker: capture live traffic on this `interface` (AF_PACKET; needs root or CAP_NET_RAW)")
 	fs.BoolVar(&promisc, "promisc", true, "worker: put the capture interface in promiscuous mode")
 	fs.Var(&zeekLogs, "zeek-log", "worker: Zeek conn.log, ssl.log or x509.log `file` (TSV or JSON) to read (repeatable)")
+	fs.Var(&observe, "observe", "worker: SumStats observations as JSON lines from `file` (- = stdin; repeatable)")
+	fs.StringVar(&sumstatsFile, "sumstats", "", "SumStats definitions (YAML `file`; cluster-wide: give every node the same)")
 	fs.StringVar(&zeekDir, "zeek-logs", "", "worker: follow the Zeek logs in `dir` as Zeek writes and rotates them")
 	fs.IntVar(&scanT, "scan-threshold", 25, "scan: unique attempts that make a remote scanner")
 	fs.IntVar(&localScanT, "local-scan-threshold", 250, "scan: unique attempts that make a local scanner")
@@ -110,6 +115,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&genRate, "gen-rate", 1000, "generator: connections per second (0 = unlimited)")
 	fs.IntVar(&genHosts, "gen-hosts", 10000, "generator: distinct client hosts")
 	fs.IntVar(&genServers, "gen-servers", 1000, "generator: distinct server hosts")
+	fs.IntVar(&genScanners, "gen-scanners", 0, "generator: remote scanners probing local hosts (documentation addresses)")
+	fs.IntVar(&genScanPct, "gen-scan-percent", 5, "generator: percent of connections that are scanner probes")
 	fs.IntVar(&genCnt, "gen-count", 0, "generator: stop after this many connections (0 = until stopped)")
 	fs.StringVar(&localNets, "local-nets", "", "comma-separated CIDRs that are local (default: the private ranges)")
 	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
@@ -167,9 +174,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--queue: must be positive, got %d", queue)
 	}
 	c.QueueLimit = queue
-	if c.Role != node.RoleWorker && (len(read) > 0 || generate || iface != "" || len(zeekLogs) > 0 || zeekDir != "") {
-		return nil, errors.New("--read, --generate, --interface, --zeek-log and --zeek-logs need --role worker")
+	if c.Role != node.RoleWorker && (len(read) > 0 || generate || iface != "" || len(zeekLogs) > 0 || zeekDir != "" || len(observe) > 0) {
+		return nil, errors.New("--read, --generate, --interface, --zeek-log, --zeek-logs and --observe need --role worker")
 	}
+	if sumstatsFile != "" {
+		if c.SumStats, err = ssconf.ParseFile(sumstatsFile); err != nil {
+			return nil, fmt.Errorf("--sumstats: %w", err)
+		}
+	}
+	c.Observe = observe
 	for name, v := range map[string]int{"--scan-threshold": scanT, "--local-scan-threshold": localScanT,
 		"--scan-threshold-with-darknet-hits": scanDarkT, "--local-scan-threshold-with-darknet-hits": localScanDarkT,
 		"--knockknock-threshold": knockT} {
@@ -199,6 +212,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	c.Read = read
 	if generate {
 		c.Generate = &ingest.GeneratorConfig{Seed: genSeed, Rate: genRate, Hosts: genHosts, Servers: genServers, Count: genCnt}
+		if genScanners > 0 {
+			c.Generate.Scanners, c.Generate.ScanPercent = genScanners, genScanPct
+		}
 		if _, err := ingest.NewGenerator(*c.Generate); err != nil {
 			return nil, fmt.Errorf("--gen-*: %w", err)
 		}

@@ -9,7 +9,7 @@ import (
 
 // MaxString bounds every string field of an event; longer ones are refused
 // by the decoder (and truncated by nobody: encoders trust their callers).
-const MaxString = 64 << 10
+const MaxString = 1 << 20
 
 // AppendString appends a uvarint length and the bytes of s.
 func AppendString(b []byte, s string) []byte {
@@ -110,6 +110,15 @@ func (r *reader) str(what string) string {
 	s := string(r.b[:n])
 	r.b = r.b[n:]
 	return s
+}
+
+// bytes reads a uvarint length and returns a copy of that many bytes.
+func (r *reader) bytes(what string) []byte {
+	s := r.str(what)
+	if r.err != nil || s == "" {
+		return nil
+	}
+	return []byte(s)
 }
 
 func (r *reader) fixed(what string, dst []byte) {

@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Event types of partitioned SumStats.
+const (
+	TypeObservation    Type = 10 // worker -> datanode (hashed by SumStats key)
+	TypeSumStatsOutput Type = 11 // datanode -> manager: an epoch result, a threshold crossing or an epoch end
+	TypeNextEpoch      Type = 12 // manager -> every datanode: end a manual epoch
+)
+
+// Observation kinds, as sumstats.Kind.
+const (
+	ObsNone uint8 = iota
+	ObsNum
+	ObsDbl
+	ObsStr
+)
+
+// Observation is one SumStats observation of Stream under the key
+// {KeyHost, KeyStr}, made at network time TS.
+type Observation struct {
+	TS      int64
+	Stream  string
+	KeyHost netip.Addr
+	KeyStr  string
+	Kind    uint8
+	Num     uint64
+	Dbl     float64
+	Str     string
+}
+
+// WireType implements Event.
+func (Observation) WireType() Type { return TypeObservation }
+
+// AppendWire implements Event.
+func (e Observation) AppendWire(b []byte) []byte {
+	b = binary.AppendVarint(b, e.TS)
+	b = AppendString(b, e.Stream)
+	b = AppendAddr(b, e.KeyHost)
+	b = AppendString(b, e.KeyStr)
+	b = append(b, e.Kind)
+	switch e.Kind {
+	case ObsNum:
+		b = binary.AppendUvarint(b, e.Num)
+	case ObsDbl:
+		b = appendF64(b, e.Dbl)
+	case ObsStr:
+		b = AppendString(b, e.Str)
+	}
+	return b
+}
+
+// DecodeWire implements Decoder.
+func (e *Observation) DecodeWire(b []byte) error {
+	r := reader{b: b}
+	*e = Observation{}
+	e.TS = r.varint("ts")
+	e.Stream = r.str("stream")
+	e.KeyHost = r.addr("key host")
+	e.KeyStr = r.str("key str")
+	e.Kind = r.u8("kind")
+	switch e.Kind {
+	case ObsNone:
+	case ObsNum:
+		e.Num = r.uvarint("num")
+	case ObsDbl:
+		e.Dbl = r.f64("dbl")
+	case ObsStr:
+		e.Str = r.str("str")
+	default:
+		r.fail("kind", ErrBadValue)
+	}
+	return r.done()
+}
+
+// Output kinds, as sumstats.OutputKind.
+const (
+	OutThresholdCrossed uint8 = iota
+	OutEpochResult
+	OutEpochFinished
+)
+
+// SumStatsOutput carries one output of a datanode's SumStats engine to a
+// manager. Result is the sumstats.Result in its binary encoding.
+type SumStatsOutput struct {
+	Kind       uint8
+	Def        string
+	KeyHost    netip.Addr
+	KeyStr     string
+	Start, End int64
+	Threshold  uint32
+	Value      float64
+	Epoch      uint64 // manual epochs: the NextEpoch sequence number
+	Result     []byte
+}
+
+// WireType implements Event.
+func (SumStatsOutput) WireType() Type { return TypeSumStatsOutput }
+
+// AppendWire implements Event.
+func (e SumStatsOutput) AppendWire(b []byte) []byte {
+	b = append(b, e.Kind)
+	b = AppendString(b, e.Def)
+	b = AppendAddr(b, e.KeyHost)
+	b = AppendString(b, e.KeyStr)
+	b = binary.AppendVarint(b, e.Start)
+	b = binary.AppendVarint(b, e.End)
+	b = binary.AppendUvarint(b, uint64(e.Threshold))
+	b = appendF64(b, e.Value)
+	b = binary.AppendUvarint(b, e.Epoch)
+	b = binary.AppendUvarint(b, uint64(len(e.Result)))
+	return append(b, e.Result...)
+}
+
+// DecodeWire implements Decoder. Result is a copy.
+func (e *SumStatsOutput) DecodeWire(b []byte) error {
+	r := reader{b: b}
+	e.Kind = r.u8("kind")
+	if e.Kind > OutEpochFinished {
+		r.fail("kind", ErrBadValue)
+	}
+	e.Def = r.str("def")
+	e.KeyHost = r.addr("key host")
+	e.KeyStr = r.str("key str")
+	e.Start = r.varint("start")
+	e.End = r.varint("end")
+	t := r.uvarint("threshold")
+	if t > 1<<31 {
+		r.fail("threshold", ErrBadValue)
+	}
+	e.Threshold = uint32(t)
+	e.Value = r.f64("value")
+	e.Epoch = r.uvarint("epoch")
+	e.Result = r.bytes("result")
+	return r.done()
+}
+
+// NextEpoch ends the current manual epoch of sumstat Def on every datanode.
+// Epoch numbers the request, so a manager reports each epoch once.
+type NextEpoch struct {
+	Def   string
+	TS    int64
+	Epoch uint64
+}
+
+// WireType implements Event.
+func (NextEpoch) WireType() Type { return TypeNextEpoch }
+
+// AppendWire implements Event.
+func (e NextEpoch) AppendWire(b []byte) []byte {
+	b = AppendString(b, e.Def)
+	b = binary.AppendVarint(b, e.TS)
+	return binary.AppendUvarint(b, e.Epoch)
+}
+
+// DecodeWire implements Decoder.
+func (e *NextEpoch) DecodeWire(b []byte) error {
+	r := reader{b: b}
+	e.Def = r.str("def")
+	e.TS = r.varint("ts")
+	e.Epoch = r.uvarint("epoch")
+	return r.done()
+}
