@@ -113,7 +113,12 @@ type Config struct {
 	Ring route.RingConfig
 	// QueueLimit bounds each peer's queue of unacknowledged events.
 	QueueLimit int
-	Settings   Settings
+	// Block makes sends wait for room in a full queue instead of dropping
+	// the event (counted). It is implied for datanodes, managers and
+	// workers reading files; a worker on live traffic drops rather than
+	// fall behind the wire.
+	Block    bool
+	Settings Settings
 
 	// Worker inputs: pcap files read in order, the generator, a live
 	// interface (AF_PACKET), Zeek logs (conn, ssl, x509) from files or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -100,6 +104,9 @@ func (n *Node) Status() *Status {
 	for pool, r := range n.router.Rings() {
 		st.Rings[pool] = RingStatus{Version: r.Version, Checksum: fmt.Sprintf("%016x", r.Checksum), Members: r.Members, Owned: r.Owned}
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st.Memory = MemoryStatus{HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys}
 	s := n.router.Stats()
 	st.Counters = Counters{
 		Sent: s.Sent, Received: s.Received, Acknowledged: s.Acked, Dropped: s.Dropped, DroppedFull: s.DroppedFull,

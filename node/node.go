@@ -111,8 +111,8 @@ func New(cfg Config) (*Node, error) {
 	}
 
 	full := route.FullDrop
-	if cfg.Role != RoleWorker || len(cfg.Read) > 0 {
-		// Offline input and datanode->manager records apply backpressure
+	if cfg.Block || cfg.Role != RoleWorker || len(cfg.Read) > 0 || len(cfg.Observe) > 0 || len(cfg.ZeekLogFiles) > 0 {
+		// Offline input (files) and datanode->manager records apply backpressure
 		// instead of dropping; a worker on live traffic never blocks.
 		full = route.FullBlock
 	}

@@ -17,10 +17,19 @@ type Status struct {
 	Peers     []PeerStatus          `json:"peers"`
 	Counters  Counters              `json:"counters"`
 	Failovers []FailoverStatus      `json:"failovers"`
+	Memory    MemoryStatus          `json:"memory"`
 
 	Worker   *WorkerStatus   `json:"worker,omitempty"`
 	Datanode *DatanodeStatus `json:"datanode,omitempty"`
 	Manager  *ManagerStatus  `json:"manager,omitempty"`
+}
+
+// MemoryStatus is the Go heap as runtime.ReadMemStats reports it; GET
+// /status?gc=1 collects garbage first, for per-key memory figures.
+type MemoryStatus struct {
+	HeapAlloc uint64 `json:"heap_alloc"`
+	HeapInuse uint64 `json:"heap_inuse"`
+	Sys       uint64 `json:"sys"`
 }
 
 // MemberStatus is one gossip member as this node sees it.

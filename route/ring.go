@@ -12,8 +12,8 @@ import (
 
 // Ring configuration defaults.
 const (
-	DefaultPartitions        = 271
-	DefaultReplicationFactor = 20
+	DefaultPartitions        = 1021
+	DefaultReplicationFactor = 100
 	DefaultLoad              = 1.25
 )
 

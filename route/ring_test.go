@@ -277,7 +277,7 @@ func ExampleRing() {
 	_, ok = empty.Owner([]byte("10.0.0.1"))
 	fmt.Println(ok)
 	// Output:
-	// datanode-3 true
-	// [datanode-3 datanode-2]
+	// datanode-2 true
+	// [datanode-2 datanode-1]
 	// false
 }
