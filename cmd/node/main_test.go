@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,5 +65,28 @@ func TestFlagsBuildConfig(t *testing.T) {
 	}
 	if c.Ring.Partitions != 101 || c.Settings.HostTracking.String() != "all" || c.Settings.LocalNets.String() != "141.142.0.0/16" {
 		t.Errorf("config = %+v", c)
+	}
+}
+
+func TestSumStatsConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "defs.yaml")
+	if err := os.WriteFile(bad, []byte("sumstats:\n  - name: t\n    epoch: 3s\n    reducers:\n      - stream: s\n        apply: [sum, medain]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct{ file, want string }{
+		"unknown reducer": {bad, bad + ":6:"},
+		"missing file":    {filepath.Join(dir, "nope.yaml"), "nope.yaml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"--role", "datanode", "--sumstats", tt.file}, &stdout, &stderr); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Fatalf("stderr %q does not name %q", stderr.String(), tt.want)
+			}
+			t.Logf("%s", strings.TrimSpace(stderr.String()))
+		})
 	}
 }
