@@ -24,6 +24,7 @@ func (n *Node) httpHandler() http.Handler {
 		enc.Encode(n.Status())
 	})
 	mux.HandleFunc("POST /v1/observe", n.httpObserve)
+	mux.HandleFunc("GET /v1/sumstats/lookup", n.httpLookup)
 	mux.HandleFunc("POST /v1/sumstats/next-epoch", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
 		if err := n.NextEpoch(r.Context(), name); err != nil {

@@ -50,6 +50,7 @@ type Node struct {
 	ringCh chan struct{} // router-side ring changes (local suspicion)
 
 	epochSeq atomic.Uint64 // NextEpoch requests sent
+	lookups  lookups
 
 	// ringVersion counts ring changes of any pool; the worker clears its
 	// cache when it moves, as Zeek's workers do on node_up and node_down.
@@ -155,6 +156,7 @@ func New(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 
+	Handle(n, n.lookupReply)
 	switch cfg.Role {
 	case RoleWorker:
 		n.worker, err = newWorker(n)

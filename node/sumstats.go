@@ -162,6 +162,7 @@ func newSumStatsOwner(n *Node) *sumstatsOwner {
 	s := &sumstatsOwner{n: n, eng: sumstats.New(sumstats.Config{})}
 	Handle(n, s.observe)
 	Handle(n, s.nextEpoch)
+	Handle(n, s.lookup)
 	return s
 }
 

@@ -337,13 +337,38 @@ func fileDelivered(t *testing.T, path string) uint64 {
 	return st.Delivered
 }
 
-// onThread runs f on a locked OS thread that is discarded afterwards, so
-// namespace and affinity changes made by f never leak to other goroutines.
+// onThread runs f on a locked OS thread, then puts the thread's network
+// namespace and CPU affinity back and releases it. The thread must survive:
+// the harness starts nodes with Pdeathsig, which the kernel sends when the
+// forking thread exits, and a goroutine that ends locked takes its thread
+// with it. Only when restoring fails is the thread left locked, so that it
+// is discarded rather than reused in the wrong namespace.
 func onThread(f func() error) error {
 	errCh := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		errCh <- f()
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errCh <- fmt.Errorf("open own namespace: %w", err)
+			return
+		}
+		defer unix.Close(orig)
+		var cpus unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+			runtime.UnlockOSThread()
+			errCh <- fmt.Errorf("sched_getaffinity: %w", err)
+			return
+		}
+		err = f()
+		rerr := errors.Join(unix.Setns(orig, unix.CLONE_NEWNET), unix.SchedSetaffinity(0, &cpus))
+		if rerr == nil {
+			runtime.UnlockOSThread()
+		}
+		if rerr != nil {
+			rerr = fmt.Errorf("restore thread (now discarded): %w", rerr)
+		}
+		errCh <- errors.Join(err, rerr)
 	}()
 	return <-errCh
 }

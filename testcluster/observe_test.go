@@ -65,6 +65,29 @@ func TestObserveBadInput(t *testing.T) {
 		t.Errorf("stderr does not name %s:1:\n%s", feed, w.StderrTail(2000))
 	}
 
+	// On-demand lookups, from a node that owns none of the keys.
+	lookup := func(q string) map[string]any {
+		t.Helper()
+		resp, err := http.Get("http://" + c.ByRole(RoleManager)[0].HTTP + "/v1/sumstats/lookup?name=t&" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("lookup %s: %s %v", q, resp.Status, out)
+		return out
+	}
+	if got := lookup("host=10.0.0.2"); got["found"] != true ||
+		got["streams"].(map[string]any)["s"].(map[string]any)["sum"] != 1.5 {
+		t.Errorf("lookup of 10.0.0.2: %v", got)
+	}
+	if got := lookup("host=10.9.9.9"); got["found"] != false {
+		t.Errorf("lookup of an absent key: %v", got)
+	}
+
 	resp, err = http.Post("http://"+c.ByRole(RoleManager)[0].HTTP+"/v1/sumstats/next-epoch?name=t", "", nil)
 	if err != nil {
 		t.Fatal(err)

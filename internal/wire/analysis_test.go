@@ -30,6 +30,7 @@ func analysisEvents() []Event {
 		Observation{TS: 7, Stream: "s", KeyHost: v6, KeyStr: "x", Kind: ObsStr, Str: "v"},
 		Observation{Stream: "s", KeyStr: "x"},
 		NextEpoch{Def: "test", TS: 9, Epoch: 2},
+		Lookup{ID: 3, Def: "test", KeyHost: v4, KeyStr: "k"},
 	}
 }
 
@@ -63,6 +64,9 @@ func newDecoder(ev Event) (Decoder, func() Event) {
 		return v, func() Event { return *v }
 	case NextEpoch:
 		v := new(NextEpoch)
+		return v, func() Event { return *v }
+	case Lookup:
+		v := new(Lookup)
 		return v, func() Event { return *v }
 	}
 	panic("unknown event type")
@@ -155,6 +159,21 @@ func FuzzSumStatsOutput(f *testing.F) {
 			return
 		}
 		var again SumStatsOutput
+		if err := again.DecodeWire(e.AppendWire(nil)); err != nil || string(again.AppendWire(nil)) != string(e.AppendWire(nil)) {
+			t.Fatalf("re-encoding of %+v: %v", e, err)
+		}
+	})
+}
+
+func FuzzLookupReply(f *testing.F) {
+	f.Add(LookupReply{ID: 1, Found: true, Result: []byte{1, 2}}.AppendWire(nil))
+	f.Add(LookupReply{ID: 2, Err: "no such sumstat"}.AppendWire(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e LookupReply
+		if e.DecodeWire(data) != nil {
+			return
+		}
+		var again LookupReply
 		if err := again.DecodeWire(e.AppendWire(nil)); err != nil || string(again.AppendWire(nil)) != string(e.AppendWire(nil)) {
 			t.Fatalf("re-encoding of %+v: %v", e, err)
 		}

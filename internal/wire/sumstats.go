@@ -165,3 +165,80 @@ func (e *NextEpoch) DecodeWire(b []byte) error {
 	e.Epoch = r.uvarint("epoch")
 	return r.done()
 }
+
+// Event types of on-demand SumStats lookups.
+const (
+	TypeLookup      Type = 13 // any node -> the datanode owning the key
+	TypeLookupReply Type = 14 // that datanode -> the asking node
+)
+
+// Lookup asks the owner of a key for its current result of sumstat Def.
+type Lookup struct {
+	ID      uint64
+	Def     string
+	KeyHost netip.Addr
+	KeyStr  string
+}
+
+// WireType implements Event.
+func (Lookup) WireType() Type { return TypeLookup }
+
+// AppendWire implements Event.
+func (e Lookup) AppendWire(b []byte) []byte {
+	b = binary.AppendUvarint(b, e.ID)
+	b = AppendString(b, e.Def)
+	b = AppendAddr(b, e.KeyHost)
+	return AppendString(b, e.KeyStr)
+}
+
+// DecodeWire implements Decoder.
+func (e *Lookup) DecodeWire(b []byte) error {
+	r := reader{b: b}
+	e.ID = r.uvarint("id")
+	e.Def = r.str("def")
+	e.KeyHost = r.addr("key host")
+	e.KeyStr = r.str("key str")
+	return r.done()
+}
+
+// LookupReply answers Lookup ID: the encoded sumstats.Result, or Found
+// false (no such key, or no such sumstat: Err says which).
+type LookupReply struct {
+	ID     uint64
+	Found  bool
+	Err    string
+	Result []byte
+}
+
+// WireType implements Event.
+func (LookupReply) WireType() Type { return TypeLookupReply }
+
+// AppendWire implements Event.
+func (e LookupReply) AppendWire(b []byte) []byte {
+	b = binary.AppendUvarint(b, e.ID)
+	if e.Found {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = AppendString(b, e.Err)
+	b = binary.AppendUvarint(b, uint64(len(e.Result)))
+	return append(b, e.Result...)
+}
+
+// DecodeWire implements Decoder. Result is a copy.
+func (e *LookupReply) DecodeWire(b []byte) error {
+	r := reader{b: b}
+	e.ID = r.uvarint("id")
+	switch r.u8("found") {
+	case 0:
+		e.Found = false
+	case 1:
+		e.Found = true
+	default:
+		r.fail("found", ErrBadValue)
+	}
+	e.Err = r.str("err")
+	e.Result = r.bytes("result")
+	return r.done()
+}
