@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,7 @@ func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
 	}
 	d.fresh.Add(1)
 	key := ev.Host.As16()
-	if err := d.n.SendHashed(d.n.ctx, string(RoleManager), key[:], wire.KnownHost(ev)); err != nil {
+	if err := d.n.toManager(key[:], wire.KnownHost(ev)); err != nil {
 		// Forget the decision so that the host is logged when it is offered
 		// again (after the workers' caches clear on the next ring change).
 		d.mu.Lock()
@@ -63,6 +64,30 @@ func (d *datanode) hostSeen(from string, ev wire.HostSeen) {
 		d.mu.Unlock()
 		if c := d.logErrors.Add(1); c&(c-1) == 0 {
 			d.n.log.Error().Err(err).Str("host", ev.Host.String()).Uint64("log_errors", c).Msg("known host record not sent to a manager")
+		}
+	}
+}
+
+// managerWait is how long a datanode holds a record while no manager is
+// live (one restarting, or suspected after an ack timeout), before it gives
+// the record up.
+const managerWait = 10 * time.Second
+
+// toManager sends a record to the manager that owns key. While the manager
+// pool is empty it retries for up to managerWait: the caller is a
+// connection's handler, so waiting applies backpressure to the senders
+// instead of losing the record.
+func (n *Node) toManager(key []byte, ev wire.Event) error {
+	deadline := time.Now().Add(managerWait)
+	for {
+		err := n.SendHashed(n.ctx, string(RoleManager), key, ev)
+		if !errors.Is(err, ErrNoMembers) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-n.ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (s *scanOwner) attempt(from string, ev wire.ScanAttempt) {
 		Identifier: notice.Identifier, SuppressFor: int64(notice.SuppressFor), PeerDescr: s.n.Name(),
 	}
 	key := ev.Scanner.As16()
-	if err := s.n.SendHashed(ctx, string(RoleManager), key[:], out); err != nil {
+	if err := s.n.toManager(key[:], out); err != nil {
 		s.n.log.Error().Err(err).Str("scanner", ev.Scanner.String()).Msg("scan notice not sent to a manager")
 	}
 	until := notice.TS.Add(s.n.cfg.Settings.Scan.Suppression)

@@ -312,7 +312,7 @@ func (o *knownOwner) serviceSeen(from string, ev wire.ServiceSeen) {
 	}
 	o.servicesNew.Add(1)
 	hk := ev.Host.As16()
-	if err := o.n.SendHashed(o.n.ctx, string(RoleManager), hk[:], wire.KnownService(ev)); err != nil {
+	if err := o.n.toManager(hk[:], wire.KnownService(ev)); err != nil {
 		o.mu.Lock()
 		o.services.Delete(key)
 		o.mu.Unlock()
@@ -330,7 +330,7 @@ func (o *knownOwner) certSeen(from string, ev wire.CertSeen) {
 	}
 	o.certsNew.Add(1)
 	hk := ev.Host.As16()
-	if err := o.n.SendHashed(o.n.ctx, string(RoleManager), hk[:], wire.KnownCert(ev)); err != nil {
+	if err := o.n.toManager(hk[:], wire.KnownCert(ev)); err != nil {
 		o.mu.Lock()
 		o.certs.Delete(key)
 		o.mu.Unlock()

@@ -257,7 +257,7 @@ func (s *sumstatsOwner) ship(outs []sumstats.Output, epoch uint64) {
 			}
 		}
 		s.outputs.Add(1)
-		if err := s.n.SendHashed(s.n.ctx, string(RoleManager), []byte(o.Def), ev); err != nil {
+		if err := s.n.toManager([]byte(o.Def), ev); err != nil {
 			if c := s.sendErrors.Add(1); c&(c-1) == 0 {
 				s.n.log.Error().Err(err).Str("sumstat", o.Def).Msg("sumstats output not sent to a manager")
 			}

@@ -18,7 +18,7 @@ const (
 	DefaultMaxBatchBytes     = 256 << 10
 	DefaultFlushDelay        = time.Millisecond
 	DefaultMaxFrameSize      = 4 << 20
-	DefaultAckTimeout        = 2 * time.Second
+	DefaultAckTimeout        = 5 * time.Second
 	DefaultReconnectInterval = 100 * time.Millisecond
 	// DefaultDialTimeout bounds one dial when Config.Dial is nil.
 	DefaultDialTimeout = time.Second

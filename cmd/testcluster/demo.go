@@ -109,14 +109,29 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 
 	every := []string{"--known-hosts-tracking=all"}
+	var scanners []string
+	if cfg.analyses {
+		// Every node loads the same SumStats definitions (they are
+		// cluster-wide); the workers' generators add remote scanners.
+		ssFile := filepath.Join(dir, "sumstats.yaml")
+		if err := os.WriteFile(ssFile, []byte(demoSumStats), 0o644); err != nil {
+			return err
+		}
+		every = append(every, "--sumstats="+ssFile)
+		scanners = []string{"--gen-scanners=" + strconv.Itoa(demoScanners)}
+		d.say("SumStats definitions in %s (conns-per-host, attempts-per-scanner; 2s epochs); %d remote scanners per worker",
+			ssFile, demoScanners)
+	}
+	workerArgs := append(append([]string(nil), every...), "--generate",
+		"--gen-rate="+strconv.Itoa(cfg.rate), "--gen-hosts="+strconv.Itoa(cfg.hosts))
+	workerArgs = append(workerArgs, scanners...)
 	c, err := testcluster.Start(ctx, testcluster.Options{
 		Binary: bin, Dir: dir,
 		Managers: cfg.managers, Datanodes: cfg.datanodes, Workers: cfg.workers,
 		Args: map[string][]string{
 			testcluster.RoleManager:  every,
 			testcluster.RoleDatanode: every,
-			testcluster.RoleWorker: append(every, "--generate",
-				"--gen-rate="+strconv.Itoa(cfg.rate), "--gen-hosts="+strconv.Itoa(cfg.hosts)),
+			testcluster.RoleWorker:   workerArgs,
 		},
 		WorkerArgs: func(i int) []string { return []string{"--gen-seed=" + strconv.FormatInt(cfg.seed+int64(i), 10)} },
 		Logger:     d.log,
@@ -222,6 +237,9 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	stopWatch()
 	watchWG.Wait()
+	if cfg.analyses {
+		d.waitAnalyses(ctx, trafficTime)
+	}
 	for _, p := range c.Nodes() {
 		if p.Role == testcluster.RoleWorker || !p.Running() {
 			continue
@@ -272,7 +290,16 @@ func (d *demo) run(ctx context.Context) (err error) {
 		rows += len(l.Rows)
 	}
 
-	d.summary(c, final, exits, startTotals, trafficTime, victim, fos, reconverged, rows, hosts)
+	var an *analysis
+	if cfg.analyses {
+		var errs []error
+		an, errs = readAnalysis(c)
+		problems = append(problems, errs...)
+	}
+	d.summary(c, final, exits, startTotals, trafficTime, victim, fos, reconverged, rows, hosts, an)
+	if an != nil {
+		problems = append(problems, an.problems()...)
+	}
 	if tot := sumCounters(final, testcluster.RoleWorker); tot.Sent == 0 {
 		problems = append(problems, errors.New("the workers sent no events"))
 	}

@@ -6,13 +6,19 @@
 //	go run ./cmd/testcluster --datanodes 5 --rate 20000 --duration 10s
 //	go run ./cmd/testcluster --kill=false    # no failure, just traffic
 //	go run ./cmd/testcluster -bench          # unthrottled workers, events/s
+//	go run ./cmd/testcluster --analyses=false  # no scanners, no SumStats
 //
 // It builds the node binary, starts the cluster, waits until every node
 // reports the same rings, lets the workers send generated traffic, SIGKILLs
 // one datanode while printing the membership and ring changes as a surviving
 // node sees them, waits for the cluster to re-converge, keeps the traffic
-// going, stops everything gracefully and prints a summary. Exit status 0 when
-// everything worked, 1 with a message saying what did not.
+// going, stops everything gracefully and prints a summary. The generated
+// traffic includes remote scanners, and every node loads SumStats
+// definitions over the built-in streams, so the summary also shows the
+// notices (notice.log) and SumStats results (sumstats.log) the manager
+// wrote. Exit status 0 when everything worked (including at least one scan
+// notice and one SumStats epoch result), 1 with a message saying what did
+// not.
 package main
 
 import (
@@ -35,6 +41,7 @@ type config struct {
 	rate, hosts                  int
 	seed                         int64
 	kill, keep, bench, verbose   bool
+	analyses                     bool // scanners in the traffic, SumStats definitions
 }
 
 func main() {
@@ -55,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.kill, "kill", true, "SIGKILL one datanode midway")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the directory with the binary, node logs and Zeek logs")
 	fs.BoolVar(&cfg.bench, "bench", false, "benchmark: unthrottled workers, no kill; prints events per second")
+	fs.BoolVar(&cfg.analyses, "analyses", true, "add remote scanners to the traffic and load SumStats definitions; check their notices and results (-bench: default false)")
 	fs.BoolVar(&cfg.verbose, "v", false, "log the harness's own events (node ready, signalled, exited) to stderr")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -86,6 +94,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.bench {
 		cfg.kill = false
 		cfg.rate = 0
+		// The benchmark measures the transport on the same traffic as
+		// before the analyses existed, unless asked for them.
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "analyses" })
+		if !explicit {
+			cfg.analyses = false
+		}
 	}
 	if cfg.kill && cfg.datanodes < 2 {
 		fmt.Fprintln(stderr, "testcluster: --kill needs at least 2 datanodes (use --kill=false)")

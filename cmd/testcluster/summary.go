@@ -22,16 +22,17 @@ func sumCounters(final map[string]*node.Status, role string) node.Counters {
 		c.Received += st.Counters.Received
 		c.Acknowledged += st.Counters.Acknowledged
 		c.Rerouted += st.Counters.Rerouted
-		c.Dropped += st.Counters.Dropped + st.Counters.DroppedFull
+		c.Dropped += st.Counters.Dropped
 		c.NoMembers += st.Counters.NoMembers
 	}
 	return c
 }
 
-// summary prints the per-node table and the totals.
+// summary prints the per-node table, the totals, and the notices and
+// SumStats results the managers logged.
 func (d *demo) summary(c *testcluster.Cluster, final map[string]*node.Status, exits map[string]string,
 	start totals, trafficTime time.Duration, victim *testcluster.Proc, fos []failover,
-	reconverged time.Duration, rows int, hosts map[string]int) {
+	reconverged time.Duration, rows int, hosts map[string]int, an *analysis) {
 	var b strings.Builder
 	b.WriteString("\nsummary\n")
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
@@ -57,7 +58,7 @@ func (d *demo) summary(c *testcluster.Cluster, final map[string]*node.Status, ex
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", p.Name, p.Role, end,
 			st.Counters.Sent, st.Counters.Acknowledged, st.Counters.Received, st.Counters.Rerouted,
-			st.Counters.Dropped+st.Counters.DroppedFull, k)
+			st.Counters.Dropped, k)
 	}
 	tw.Flush()
 	if victim != nil {
@@ -94,5 +95,9 @@ func (d *demo) summary(c *testcluster.Cluster, final map[string]*node.Status, ex
 		fmt.Fprintf(tw, "  kill -> all survivors agree on the rings\t%s\t\n", fmtDur(reconverged))
 	}
 	tw.Flush()
+	if an != nil {
+		b.WriteString("\n")
+		an.render(&b)
+	}
 	d.print(b.String() + "\n")
 }
