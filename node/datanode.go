@@ -104,7 +104,7 @@ func (d *datanode) status() *DatanodeStatus {
 		ServicesNew:    d.known.servicesNew.Load(),
 		CertsNew:       d.known.certsNew.Load(),
 		Observations:   d.sumstats.observations.Load(),
-		SumStatsKeys:   int(d.sumstats.keys.Load()),
+		SumStatsKeys:   d.sumstats.numKeys(),
 		SumStatsOutput: d.sumstats.outputs.Load(),
 	}
 }

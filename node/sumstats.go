@@ -155,7 +155,17 @@ type sumstatsOwner struct {
 	arrival time.Time // wall time it arrived
 
 	observations, outputs, sendErrors atomic.Uint64
-	keys                              atomic.Int64
+}
+
+// numKeys is how many keys the engine holds, over every sumstat.
+func (s *sumstatsOwner) numKeys() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.n.cfg.SumStats {
+		n += s.eng.Len(d.Def.Name)
+	}
+	return n
 }
 
 func newSumStatsOwner(n *Node) *sumstatsOwner {
@@ -232,11 +242,6 @@ func (s *sumstatsOwner) tickLoop(ctx context.Context) {
 		if s.added {
 			outs = s.eng.Tick(s.nowLocked())
 		}
-		n := 0
-		for _, d := range s.n.cfg.SumStats {
-			n += s.eng.Len(d.Def.Name)
-		}
-		s.keys.Store(int64(n))
 		s.mu.Unlock()
 		s.ship(outs, 0)
 	}
