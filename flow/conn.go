@@ -101,6 +101,7 @@ type Conn struct {
 	Analyzer Analyzer
 
 	key        key
+	hash       uint64 // key's hash in Tracker.flows
 	id         uint64
 	proto      uint8
 	orig, resp endpoint
@@ -114,8 +115,8 @@ type Conn struct {
 	histSeen       uint32
 	hist           History
 	services       Services
-	timer          [numTimers]int32
-	prev, next     *Conn // activity list, least recent first
+	timerSeq       [numTimers]uint64 // seq of the pending timer of each kind, 0 for none
+	prev, next     *Conn             // activity list, least recent first
 }
 
 // conn is the name the package uses internally.

@@ -11,9 +11,6 @@ const (
 	numTimers
 )
 
-// noTimer marks an unused slot in conn.timer.
-const noTimer = -1
-
 type timer struct {
 	due  int64  // network time in ns since the epoch
 	seq  uint64 // insertion order, breaks ties so firing order is deterministic
@@ -21,30 +18,65 @@ type timer struct {
 	kind timerKind
 }
 
-// timerHeap is a binary min-heap ordered by (due, seq). Each entry's index is
-// mirrored in its connection (conn.timer[kind]) so a removed connection
-// takes its timers with it and the heap stays bounded by the flows.
-// container/heap is not used: its interface boxes every pushed entry.
-type timerHeap struct {
-	h   []timer
-	seq uint64
-}
-
-func (t *timerHeap) len() int { return len(t.h) }
-
-func (t *timerHeap) less(i, j int) bool {
-	a, b := &t.h[i], &t.h[j]
+// before orders timers by (due, seq).
+func (a *timer) before(b *timer) bool {
 	if a.due != b.due {
 		return a.due < b.due
 	}
 	return a.seq < b.seq
 }
 
-func (t *timerHeap) swap(i, j int) {
-	t.h[i], t.h[j] = t.h[j], t.h[i]
-	t.h[i].c.timer[t.h[i].kind] = int32(i)
-	t.h[j].c.timer[t.h[j].kind] = int32(j)
+// valid reports whether e is still its connection's pending timer of its
+// kind: a cancelled or replaced timer stays where it is, stale, until it
+// comes due and is dropped.
+func (e *timer) valid() bool { return e.c.timerSeq[e.kind] == e.seq }
+
+// timerQueue is a FIFO of timers in (due, seq) order.
+type timerQueue struct {
+	q    []timer
+	head int
 }
+
+func (q *timerQueue) first() *timer {
+	if q.head == len(q.q) {
+		return nil
+	}
+	return &q.q[q.head]
+}
+
+func (q *timerQueue) push(e timer) {
+	if q.head == len(q.q) {
+		q.q, q.head = q.q[:0], 0
+	} else if len(q.q) == cap(q.q) && q.head >= len(q.q)/2 {
+		n := copy(q.q, q.q[q.head:])
+		clear(q.q[n:])
+		q.q, q.head = q.q[:n], 0
+	}
+	q.q = append(q.q, e)
+}
+
+func (q *timerQueue) drop() {
+	q.q[q.head] = timer{}
+	q.head++
+}
+
+// timerHeap holds the pending timers. Timers mostly come in due order for
+// each kind (network time advances and each kind has one or few delays), so
+// each kind has a FIFO that takes a timer due no earlier than its last one;
+// a timer out of that order goes into a binary min-heap. Either way
+// scheduling touches no other connection. A connection records the seq of
+// its pending timer of each kind (Conn.timerSeq); cancelling a timer only
+// clears that, and the entry left behind is dropped when it comes due, so
+// the entries are bounded by the timers scheduled within the longest
+// timeout. Firing order is (due, seq) across the FIFOs and the heap.
+// container/heap is not used: its interface boxes every pushed entry.
+type timerHeap struct {
+	h   []timer
+	q   [numTimers]timerQueue
+	seq uint64
+}
+
+func (t *timerHeap) less(i, j int) bool { return t.h[i].before(&t.h[j]) }
 
 func (t *timerHeap) up(i int) {
 	for i > 0 {
@@ -52,7 +84,7 @@ func (t *timerHeap) up(i int) {
 		if !t.less(i, parent) {
 			return
 		}
-		t.swap(i, parent)
+		t.h[i], t.h[parent] = t.h[parent], t.h[i]
 		i = parent
 	}
 }
@@ -71,90 +103,116 @@ func (t *timerHeap) down(i int) {
 		if !t.less(m, i) {
 			return
 		}
-		t.swap(i, m)
+		t.h[i], t.h[m] = t.h[m], t.h[i]
 		i = m
 	}
 }
+
+func (t *timerHeap) popHeap() {
+	last := len(t.h) - 1
+	t.h[0] = t.h[last]
+	t.h[last] = timer{}
+	t.h = t.h[:last]
+	if last > 0 {
+		t.down(0)
+	}
+}
+
+// pending reports whether c has a pending timer of the given kind.
+func (t *timerHeap) pending(c *conn, kind timerKind) bool { return c.timerSeq[kind] != 0 }
 
 // schedule sets c's timer of the given kind to fire at due, replacing a
 // pending one of the same kind.
 func (t *timerHeap) schedule(c *conn, kind timerKind, due int64) {
 	t.seq++
-	if i := c.timer[kind]; i != noTimer {
-		e := &t.h[i]
-		e.due, e.seq = due, t.seq
-		t.down(int(i))
-		t.up(int(c.timer[kind]))
+	c.timerSeq[kind] = t.seq
+	e := timer{due: due, seq: t.seq, c: c, kind: kind}
+	q := &t.q[kind]
+	if n := len(q.q); n == q.head || q.q[n-1].due <= due {
+		q.push(e)
 		return
 	}
-	t.h = append(t.h, timer{due: due, seq: t.seq, c: c, kind: kind})
-	i := len(t.h) - 1
-	c.timer[kind] = int32(i)
-	t.up(i)
+	t.h = append(t.h, e)
+	t.up(len(t.h) - 1)
 }
 
-// retarget turns c's pending timer of kind from into one of kind to due at
-// due, in place (one sift instead of a removal and an insertion); without a
-// pending timer of kind from it schedules one of kind to. A pending timer of
-// kind to is replaced.
+// retarget cancels c's pending timer of kind from and schedules one of kind
+// to due at due (replacing a pending one of kind to).
 func (t *timerHeap) retarget(c *conn, from, to timerKind, due int64) {
-	i := c.timer[from]
-	if i == noTimer || from == to {
-		t.schedule(c, to, due)
-		return
-	}
-	t.cancel(c, to)
-	i = c.timer[from] // cancel may have moved it
-	c.timer[from], c.timer[to] = noTimer, i
-	t.seq++
-	e := &t.h[i]
-	e.kind, e.due, e.seq = to, due, t.seq
-	t.down(int(i))
-	t.up(int(c.timer[to]))
+	t.cancel(c, from)
+	t.schedule(c, to, due)
 }
 
 // cancel removes c's pending timer of the given kind, if any.
-func (t *timerHeap) cancel(c *conn, kind timerKind) {
-	i := int(c.timer[kind])
-	if i == noTimer {
-		return
-	}
-	last := len(t.h) - 1
-	if i != last {
-		t.swap(i, last)
-	}
-	t.h[last] = timer{}
-	t.h = t.h[:last]
-	c.timer[kind] = noTimer
-	if i != last {
-		t.down(i)
-		t.up(i)
-	}
-}
+func (t *timerHeap) cancel(c *conn, kind timerKind) { c.timerSeq[kind] = 0 }
 
 // cancelAll removes every pending timer of c.
-func (t *timerHeap) cancelAll(c *conn) {
-	for k := range numTimers {
-		t.cancel(c, k)
-	}
-}
+func (t *timerHeap) cancelAll(c *conn) { c.timerSeq = [numTimers]uint64{} }
 
-// clear removes every pending timer of every connection.
-func (t *timerHeap) clear() {
+// each calls fn for every pending timer of the given kind, in no
+// particular order.
+func (t *timerHeap) each(kind timerKind, fn func(e *timer)) {
 	for i := range t.h {
-		e := &t.h[i]
-		e.c.timer[e.kind] = noTimer
-		*e = timer{}
+		if e := &t.h[i]; e.kind == kind && e.valid() {
+			fn(e)
+		}
 	}
-	t.h = t.h[:0]
+	q := &t.q[kind]
+	for i := q.head; i < len(q.q); i++ {
+		if e := &q.q[i]; e.valid() {
+			fn(e)
+		}
+	}
 }
 
-// peek returns the earliest timer; the heap must not be empty.
-func (t *timerHeap) peek() *timer { return &t.h[0] }
+// clear removes every entry. The connections' pending marks are left as
+// they are: the caller removes every connection afterwards.
+func (t *timerHeap) clear() {
+	clear(t.h)
+	t.h = t.h[:0]
+	for k := range t.q {
+		q := &t.q[k]
+		clear(q.q)
+		q.q, q.head = q.q[:0], 0
+	}
+}
 
-// pop removes the earliest timer and returns its connection and kind.
-func (t *timerHeap) pop() (*conn, timerKind) {
-	e := t.h[0]
-	t.cancel(e.c, e.kind)
-	return e.c, e.kind
+// next returns the earliest pending timer if it is due at or before ns, or
+// nil, dropping the stale entries it meets.
+func (t *timerHeap) next(ns int64) *timer {
+	for {
+		var min *timer
+		src := -1
+		if len(t.h) > 0 {
+			min, src = &t.h[0], int(numTimers)
+		}
+		for k := range t.q {
+			if e := t.q[k].first(); e != nil && (min == nil || e.before(min)) {
+				min, src = e, k
+			}
+		}
+		if min == nil || min.due > ns {
+			return nil
+		}
+		if min.valid() {
+			return min
+		}
+		if src == int(numTimers) {
+			t.popHeap()
+		} else {
+			t.q[src].drop()
+		}
+	}
+}
+
+// pop removes the timer next returned and returns its connection and kind.
+func (t *timerHeap) pop(e *timer) (*conn, timerKind) {
+	c, kind := e.c, e.kind
+	c.timerSeq[kind] = 0
+	if len(t.h) > 0 && e == &t.h[0] {
+		t.popHeap()
+	} else {
+		t.q[kind].drop()
+	}
+	return c, kind
 }

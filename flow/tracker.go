@@ -71,7 +71,7 @@ type Config struct {
 	CloseDelay time.Duration
 	// MaxFlows caps the tracked connections; creating one more evicts the
 	// least recently active connection (counted in Stats.Evicted, reported
-	// through Handler.Removed). Each flow costs about 700 bytes. Default 1<<20.
+	// through Handler.Removed). Each flow costs about 550 bytes. Default 1<<20.
 	MaxFlows int
 	// ServerPorts are the TCP ports Zeek considers likely server ports
 	// (those of the loaded protocol analyzers). They only decide the
@@ -190,7 +190,7 @@ type Stats struct {
 
 // key identifies a connection in either direction: the (address, port)
 // pairs in canonical order (one-way ICMP messages: in sending order).
-// It has no padding, so the map hashes and compares it as plain memory.
+// It has no padding, so it compares as plain memory.
 type key struct {
 	a, b  [16]byte
 	ports uint32 // port of a << 16 | port of b
@@ -222,7 +222,7 @@ type Tracker struct {
 	serverPorts portSet // TCP
 	udpPorts    portSet
 
-	flows  map[key]*Conn
+	flows  flowTable
 	free   []*Conn
 	head   *Conn // least recently active
 	tail   *Conn // most recently active
@@ -246,7 +246,7 @@ type Tracker struct {
 // and negative ones too (see Config.Validate to reject them).
 func NewTracker(cfg Config) *Tracker {
 	cfg = cfg.withDefaults()
-	t := &Tracker{cfg: cfg, flows: make(map[key]*Conn, min(cfg.MaxFlows, 1<<12)), nowNs: math.MinInt64}
+	t := &Tracker{cfg: cfg, flows: newFlowTable(min(cfg.MaxFlows, 1<<12)), nowNs: math.MinInt64}
 	t.serverPorts.add(cfg.ServerPorts)
 	t.udpPorts.add(cfg.UDPServerPorts)
 	return t
@@ -284,10 +284,10 @@ func (t *Tracker) Packet(p *packet.Packet) (Established, bool) {
 		t.stats.UDP.Packets++
 		sport, dport := p.SrcPort, p.DstPort
 		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, false)
-		c := t.lookup(&k)
+		c, h := t.lookup(&k)
 		if c == nil {
 			flip := t.udpPorts.has(sport) && !t.udpPorts.has(dport) && !isBroadcast(p.Dst)
-			c = t.create(k, p, sport, dport, flip, int64(t.cfg.UDPInactivity))
+			c = t.create(k, h, p, sport, dport, flip, int64(t.cfg.UDPInactivity))
 		} else {
 			t.touch(c)
 		}
@@ -299,9 +299,9 @@ func (t *Tracker) Packet(p *packet.Packet) (Established, bool) {
 		t.stats.ICMP.Packets++
 		sport, dport, oneWay := icmpPorts(p.Proto, p.SrcPort, p.DstPort)
 		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, oneWay)
-		c := t.lookup(&k)
+		c, h := t.lookup(&k)
 		if c == nil {
-			c = t.create(k, p, sport, dport, false, int64(t.cfg.ICMPInactivity))
+			c = t.create(k, h, p, sport, dport, false, int64(t.cfg.ICMPInactivity))
 		} else {
 			t.touch(c)
 		}
@@ -318,7 +318,7 @@ func (t *Tracker) Packet(p *packet.Packet) (Established, bool) {
 func (t *Tracker) tcpPacket(p *packet.Packet, ts int64) (Established, bool) {
 	t.stats.Packets++
 	k := makeKey(p.Src, p.SrcPort, p.Dst, p.DstPort, p.Proto, false)
-	c := t.lookup(&k)
+	c, h := t.lookup(&k)
 	if c != nil && c.isReuse(p) {
 		t.remove(c, RemovedReused)
 		c = nil
@@ -333,7 +333,7 @@ func (t *Tracker) tcpPacket(p *packet.Packet, ts int64) (Established, bool) {
 				flip = p.Flags&packet.FlagSYN == 0 && p.SrcPort < p.DstPort
 			}
 		}
-		c = t.create(k, p, p.SrcPort, p.DstPort, flip && !isBroadcast(p.Dst), int64(t.cfg.TCPInitialInactivity))
+		c = t.create(k, h, p, p.SrcPort, p.DstPort, flip && !isBroadcast(p.Dst), int64(t.cfg.TCPInitialInactivity))
 	} else {
 		t.touch(c)
 	}
@@ -355,17 +355,19 @@ func (t *Tracker) tcpPacket(p *packet.Packet, ts int64) (Established, bool) {
 	return t.established, true
 }
 
-// lookup finds the connection of k. Packets of one connection tend to come
-// in bursts, so the last connection found is checked before the map.
-func (t *Tracker) lookup(k *key) *Conn {
+// lookup finds the connection of k and returns it (nil if none) and k's
+// hash in t.flows. Packets of one connection tend to come in bursts, so the
+// last connection found is checked before the table.
+func (t *Tracker) lookup(k *key) (*Conn, uint64) {
 	if c := t.lastConn; c != nil && c.key == *k {
-		return c
+		return c, c.hash
 	}
-	c := t.flows[*k]
+	h := t.flows.hash(k)
+	c := t.flows.get(k, h)
 	if c != nil {
 		t.lastConn = c
 	}
-	return c
+	return c, h
 }
 
 // analyze hands the packet to the connection's analyzer, if any.
@@ -410,11 +412,7 @@ func (t *Tracker) Finish() int {
 	// Only attempt timers act at termination: take them out in due order and
 	// drop the rest of the heap at once instead of popping it entry by entry.
 	due := t.finishScratch[:0]
-	for _, e := range t.timers.h {
-		if e.kind == timerAttempt {
-			due = append(due, e)
-		}
-	}
+	t.timers.each(timerAttempt, func(e *timer) { due = append(due, *e) })
 	t.timers.clear()
 	slices.SortFunc(due, func(a, b timer) int {
 		if a.due != b.due {
@@ -430,11 +428,14 @@ func (t *Tracker) Finish() int {
 		due[i] = timer{}
 	}
 	t.finishScratch = due[:0]
+	// Every connection goes: release them without deleting each from the
+	// map, then empty the map at once (which also drops its tombstones).
 	for t.head != nil {
 		t.stats.Finished++
-		t.remove(t.head, RemovedFinished)
+		t.release(t.head, RemovedFinished)
 		removed++
 	}
+	t.flows.clear()
 	return removed
 }
 
@@ -442,8 +443,8 @@ func (t *Tracker) Finish() int {
 // they removed.
 func (t *Tracker) fire(ns int64) int {
 	removed := 0
-	for t.timers.len() > 0 && t.timers.peek().due <= ns {
-		c, kind := t.timers.pop()
+	for e := t.timers.next(ns); e != nil; e = t.timers.next(ns) {
+		c, kind := t.timers.pop(e)
 		switch kind {
 		case timerInactivity:
 			if due := c.last + c.inactivity; due <= ns {
@@ -485,7 +486,7 @@ func (t *Tracker) setInactivityTimeout(c *Conn, timeout int64) {
 	if timeout == c.inactivity {
 		return
 	}
-	if timeout > c.inactivity && c.inactivity > 0 && c.timer[timerInactivity] != noTimer {
+	if timeout > c.inactivity && c.inactivity > 0 && t.timers.pending(c, timerInactivity) {
 		// A longer timeout: the pending timer fires early, finds the
 		// connection not yet idle long enough and reschedules itself at
 		// last + timeout, which removes it at the same time Zeek would.
@@ -501,9 +502,9 @@ func (t *Tracker) setInactivityTimeout(c *Conn, timeout int64) {
 }
 
 // create makes a connection for p with the given ports (sender first),
-// reversed when flip is set.
-func (t *Tracker) create(k key, p *packet.Packet, sport, dport uint16, flip bool, inactivity int64) *Conn {
-	if len(t.flows) >= t.cfg.MaxFlows && t.head != nil {
+// reversed when flip is set; k hashes to h.
+func (t *Tracker) create(k key, h uint64, p *packet.Packet, sport, dport uint16, flip bool, inactivity int64) *Conn {
+	if t.flows.len() >= t.cfg.MaxFlows && t.head != nil {
 		t.stats.Evicted++
 		t.remove(t.head, RemovedEvicted)
 	}
@@ -514,7 +515,7 @@ func (t *Tracker) create(k key, p *packet.Packet, sport, dport uint16, flip bool
 		c = new(Conn)
 	}
 	t.nextID++
-	*c = Conn{key: k, id: t.nextID, proto: p.Proto, timer: [numTimers]int32{noTimer, noTimer, noTimer}}
+	*c = Conn{key: k, hash: h, id: t.nextID, proto: p.Proto}
 	c.orig = newEndpoint(p.Src, sport)
 	c.resp = newEndpoint(p.Dst, dport)
 	if flip {
@@ -523,7 +524,7 @@ func (t *Tracker) create(k key, p *packet.Packet, sport, dport uint16, flip bool
 	c.startTS = p.TS
 	c.start = p.TS.UnixNano()
 	c.last = c.start
-	t.flows[k] = c
+	t.flows.put(c, c.hash)
 	t.protoStats(c.proto, 1)
 	t.pushBack(c)
 	t.setInactivityTimeout(c, inactivity)
@@ -557,6 +558,12 @@ func (t *Tracker) protoStats(proto uint8, delta int) {
 // remove ends c: its analyzer is told, its record reported, its timers
 // cancelled, and the Conn recycled.
 func (t *Tracker) remove(c *Conn, reason RemoveReason) {
+	t.flows.del(c, c.hash)
+	t.release(c, reason)
+}
+
+// release is remove without deleting c from t.flows.
+func (t *Tracker) release(c *Conn, reason RemoveReason) {
 	switch reason {
 	case RemovedInactive:
 		switch c.proto {
@@ -581,7 +588,6 @@ func (t *Tracker) remove(c *Conn, reason RemoveReason) {
 	}
 	t.timers.cancelAll(c)
 	t.unlink(c)
-	delete(t.flows, c.key)
 	if t.lastConn == c {
 		t.lastConn = nil
 	}

@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -385,76 +386,123 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestTimerHeap checks the heap against its invariants under random use.
+// timerModel is the reference for the timer heap: every pending timer of
+// every connection, fired in (due, seq) order.
+type timerModel map[*conn]map[timerKind]timer
+
+func (m timerModel) pending() []timer {
+	var all []timer
+	for _, ks := range m {
+		for _, e := range ks {
+			all = append(all, e)
+		}
+	}
+	slices.SortFunc(all, func(a, b timer) int {
+		if a.before(&b) {
+			return -1
+		}
+		return 1
+	})
+	return all
+}
+
+// checkTimers drains h up to ns and compares what fires with the model.
+func checkTimers(t *testing.T, h *timerHeap, m timerModel, ns int64) {
+	t.Helper()
+	for _, want := range m.pending() {
+		if want.due > ns {
+			break
+		}
+		e := h.next(ns)
+		if e == nil || e.c != want.c || e.kind != want.kind || e.due != want.due {
+			t.Fatalf("next(%d) = %+v, want %+v", ns, e, want)
+		}
+		h.pop(e)
+		delete(m[want.c], want.kind)
+	}
+	if e := h.next(ns); e != nil {
+		t.Fatalf("next(%d) = %+v after the model's due timers", ns, e)
+	}
+}
+
+// TestTimerHeap checks the timers against a model under random use, with
+// dues both in order (the FIFOs) and out of order (the heap).
 func TestTimerHeap(t *testing.T) {
 	var h timerHeap
+	m := timerModel{}
 	conns := make([]*conn, 50)
 	for i := range conns {
-		conns[i] = &conn{timer: [numTimers]int32{noTimer, noTimer, noTimer}}
+		conns[i] = &conn{}
+		m[conns[i]] = map[timerKind]timer{}
 	}
 	seed := uint64(1)
 	rnd := func(n int) int {
 		seed = seed*6364136223846793005 + 1442695040888963407
 		return int((seed >> 33) % uint64(n))
 	}
+	now := int64(0)
 	for step := 0; step < 5000; step++ {
 		c := conns[rnd(len(conns))]
 		k := timerKind(rnd(int(numTimers)))
-		switch rnd(3) {
+		switch rnd(5) {
 		case 0, 1:
-			h.schedule(c, k, int64(rnd(1000)))
+			due := now + int64(rnd(100)) // out of order within a kind
+			h.schedule(c, k, due)
+			m[c][k] = timer{due: due, seq: h.seq, c: c, kind: k}
 		case 2:
+			due := now + 100 + int64(k)*10 // in order within a kind
+			h.schedule(c, k, due)
+			m[c][k] = timer{due: due, seq: h.seq, c: c, kind: k}
+		case 3:
 			h.cancel(c, k)
+			delete(m[c], k)
+		case 4:
+			now += int64(rnd(20))
+			checkTimers(t, &h, m, now)
 		}
-		for i := range h.h {
-			e := &h.h[i]
-			if int(e.c.timer[e.kind]) != i {
-				t.Fatalf("step %d: index mirror broken at %d", step, i)
-			}
-			if i > 0 && h.less(i, (i-1)/2) {
-				t.Fatalf("step %d: heap order broken at %d", step, i)
+		for _, c := range conns {
+			for k := range numTimers {
+				if _, ok := m[c][k]; ok != h.pending(c, k) {
+					t.Fatalf("step %d: pending(%d) = %v, model %v", step, k, h.pending(c, k), ok)
+				}
 			}
 		}
 	}
-	prev := int64(-1)
-	for h.len() > 0 {
-		due := h.peek().due
-		if due < prev {
-			t.Fatal("pop order not ascending")
-		}
-		prev = due
-		h.pop()
-	}
+	checkTimers(t, &h, m, 1<<62)
 	for _, c := range conns {
-		if c.timer != [numTimers]int32{noTimer, noTimer, noTimer} {
-			t.Fatal("timer index left after draining")
+		if c.timerSeq != [numTimers]uint64{} {
+			t.Fatal("timer left pending after draining")
 		}
 	}
 }
 
-// TestTimerRetarget checks retarget against the heap invariants.
+// TestTimerRetarget checks retarget against the model.
 func TestTimerRetarget(t *testing.T) {
 	var h timerHeap
+	m := timerModel{}
 	conns := make([]*conn, 40)
 	for i := range conns {
-		conns[i] = &conn{timer: [numTimers]int32{noTimer, noTimer, noTimer}}
-		h.schedule(conns[i], timerKind(i%int(numTimers)), int64(i*7%50))
-		h.schedule(conns[i], timerAttempt, int64(i*13%50))
+		c := &conn{}
+		conns[i], m[c] = c, map[timerKind]timer{}
+		k := timerKind(i % int(numTimers))
+		h.schedule(c, k, int64(i*7%50))
+		m[c][k] = timer{due: int64(i * 7 % 50), seq: h.seq, c: c, kind: k}
+		h.schedule(c, timerAttempt, int64(i*13%50))
+		m[c][timerAttempt] = timer{due: int64(i * 13 % 50), seq: h.seq, c: c, kind: timerAttempt}
 	}
 	for i, c := range conns {
 		h.retarget(c, timerAttempt, timerClose, int64(i*11%60))
-		if c.timer[timerAttempt] != noTimer || c.timer[timerClose] == noTimer || h.h[c.timer[timerClose]].due != int64(i*11%60) {
-			t.Fatalf("conn %d: timers %v", i, c.timer)
-		}
-		for j := range h.h {
-			e := &h.h[j]
-			if int(e.c.timer[e.kind]) != j || (j > 0 && h.less(j, (j-1)/2)) {
-				t.Fatalf("after conn %d: heap broken at %d", i, j)
-			}
+		delete(m[c], timerAttempt)
+		m[c][timerClose] = timer{due: int64(i * 11 % 60), seq: h.seq, c: c, kind: timerClose}
+		if h.pending(c, timerAttempt) || !h.pending(c, timerClose) {
+			t.Fatalf("conn %d: timers %v", i, c.timerSeq)
 		}
 	}
 	h.retarget(conns[0], timerAttempt, timerInactivity, 5) // nothing to retarget: schedules
-	if conns[0].timer[timerInactivity] == noTimer {
+	m[conns[0]][timerInactivity] = timer{due: 5, seq: h.seq, c: conns[0], kind: timerInactivity}
+	if !h.pending(conns[0], timerInactivity) {
 		t.Error("retarget without a pending timer did not schedule")
 	}
+	checkTimers(t, &h, m, 30)
+	checkTimers(t, &h, m, 1<<62)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -44,6 +45,7 @@ type File struct {
 	format string
 	f      io.Closer // nil once closed
 	r      packetReader
+	pcap   *pcapReader // r, when it is one (it cannot panic)
 	dec    *packet.Decoder
 	used   bool
 }
@@ -109,6 +111,13 @@ func newFile(path string, r io.Reader) (file *File, err error) {
 		// and tcpdump do, up to libpcap's maximum.
 		r.SetSnaplen(maxSnaplen)
 		file.r = r
+		if file.format == formatPcap {
+			// Uncompressed: read records straight out of br's buffer
+			// (pcapgo read the header from br itself: bufio.NewReader
+			// returns a *bufio.Reader that is large enough unchanged).
+			file.pcap = newPcapReader(br, magic, r.LinkType())
+			file.r = file.pcap
+		}
 	case magic == magicPcapng:
 		file.format = formatPcapng
 		r, err := pcapgo.NewNgReader(newNgGuard(br), pcapgo.DefaultNgReaderOptions)
@@ -176,7 +185,14 @@ func (f *File) Run(ctx context.Context, fn func(*packet.Packet)) (Stats, error) 
 			return st, ctx.Err()
 		default:
 		}
-		data, ci, err := f.read()
+		var data []byte
+		var ci gopacket.CaptureInfo
+		var err error
+		if f.pcap != nil {
+			data, ci, err = f.pcap.ZeroCopyReadPacketData()
+		} else {
+			data, ci, err = f.read()
+		}
 		if err != nil {
 			return st, f.readError(err, ci, st.Packets)
 		}
@@ -215,4 +231,63 @@ func (f *File) readError(err error, ci gopacket.CaptureInfo, complete uint64) er
 	default:
 		return fmt.Errorf("%w: %s: after %d complete packets: %w", ErrCorrupt, f.path, complete, err)
 	}
+}
+
+// pcapReader reads the records of an uncompressed classic pcap file (whose
+// header pcapgo already read) without copying a record that fits in the
+// buffer. It returns what pcapgo.Reader.ZeroCopyReadPacketData returns for
+// the same bytes, errors included.
+type pcapReader struct {
+	br       *bufio.Reader
+	order    binary.ByteOrder
+	nanos    uint32 // the factor from the file's fraction of a second to ns
+	linkType layers.LinkType
+	buf      [16]byte
+	big      []byte // a record longer than br's buffer
+}
+
+func newPcapReader(br *bufio.Reader, magic uint32, lt layers.LinkType) *pcapReader {
+	r := &pcapReader{br: br, order: binary.LittleEndian, nanos: 1000, linkType: lt}
+	if magic == magicMicrosSwap || magic == magicNanosSwap {
+		r.order = binary.BigEndian
+	}
+	if magic == magicNanos || magic == magicNanosSwap {
+		r.nanos = 1
+	}
+	return r
+}
+
+func (r *pcapReader) LinkType() layers.LinkType { return r.linkType }
+
+func (r *pcapReader) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
+	var h []byte
+	if h, err = r.br.Peek(16); len(h) == 16 {
+		_, _ = r.br.Discard(16)
+	} else {
+		// io.ReadFull's errors, as pcapgo reports them.
+		if _, err = io.ReadFull(r.br, r.buf[:]); err != nil {
+			return nil, ci, err
+		}
+		h = r.buf[:]
+	}
+	o := r.order
+	ci.Timestamp = time.Unix(int64(o.Uint32(h[0:4])), int64(o.Uint32(h[4:8])*r.nanos)).UTC()
+	ci.CaptureLength = int(o.Uint32(h[8:12]))
+	ci.Length = int(o.Uint32(h[12:16]))
+	if ci.CaptureLength > maxSnaplen {
+		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, maxSnaplen)
+	}
+	if ci.CaptureLength > ci.Length {
+		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+	}
+	if d, perr := r.br.Peek(ci.CaptureLength); perr == nil {
+		_, _ = r.br.Discard(ci.CaptureLength)
+		return d, ci, nil
+	}
+	if cap(r.big) < ci.CaptureLength {
+		r.big = make([]byte, ci.CaptureLength)
+	}
+	data = r.big[:ci.CaptureLength]
+	_, err = io.ReadFull(r.br, data)
+	return data, ci, err
 }
