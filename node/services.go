@@ -118,6 +118,10 @@ func (a *connAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) {
 // connection_state_remove, then the analyzer goes back to the free list.
 func (a *connAnalyzer) Done(c *flow.Conn) {
 	a.w.checkService(c, a, a.w.tracker.Now())
+	if a.tls != nil && a.tls.Status() == service.TLS13 {
+		// The certificate is encrypted in TLS 1.3: counted, not logged.
+		a.w.tls13.Add(1)
+	}
 	w := a.w
 	*a = connAnalyzer{w: w}
 	if len(w.free) < 4096 {

@@ -103,8 +103,11 @@ type WorkerStatus struct {
 	ServicesSent uint64 `json:"services_sent"`
 	CertsSent    uint64 `json:"certs_sent"`
 	Observations uint64 `json:"observations_sent"`
-	KernelDrops  uint64 `json:"kernel_drops"`
-	InputDone    bool   `json:"input_done"`
+	// TLS 1.3 handshakes seen: their certificates are encrypted, so
+	// known_certs cannot log them.
+	TLS13       uint64 `json:"tls13_handshakes"`
+	KernelDrops uint64 `json:"kernel_drops"`
+	InputDone   bool   `json:"input_done"`
 }
 
 // DatanodeStatus counts a datanode's known-hosts decisions.

@@ -54,6 +54,7 @@ type worker struct {
 	hostsSent, cacheHits, sendErrors       atomic.Uint64
 	attempts, attemptsSent, dropped        atomic.Uint64
 	servicesSent, certsSent, observations  atomic.Uint64
+	tls13                                  atomic.Uint64
 	cacheSize                              atomic.Int64
 	inputDone                              atomic.Bool
 }
@@ -359,6 +360,7 @@ func (w *worker) status() *WorkerStatus {
 		ServicesSent: w.servicesSent.Load(),
 		CertsSent:    w.certsSent.Load(),
 		Observations: w.observations.Load(),
+		TLS13:        w.tls13.Load(),
 		KernelDrops:  w.dropped.Load(),
 		InputDone:    w.inputDone.Load(),
 	}
