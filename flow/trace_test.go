@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"slices"
 	"strings"
 	"testing"
@@ -22,20 +23,7 @@ import (
 // zeekDir finds ../shared/zeek next to the module root.
 func zeekDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return zeekdata.Path(t)
 }
 
 // zeekTime formats t as Zeek's ASCII writer prints a time: 6 decimals.

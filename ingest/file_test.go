@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,20 +25,7 @@ import (
 // zeekTraces finds ../shared/zeek/traces next to the module root.
 func zeekTraces(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek", "traces")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return zeekdata.Path(t, "traces")
 }
 
 func wikipedia(t testing.TB) string { return filepath.Join(zeekTraces(t), "wikipedia.pcap") }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"testing"
 	"time"
 
@@ -439,20 +440,7 @@ func TestUnsupportedLinkType(t *testing.T) {
 // tracesDir finds ../shared/zeek/traces next to the module root.
 func tracesDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek", "traces")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return zeekdata.Path(t, "traces")
 }
 
 // TestRealTraces decodes every packet of the shared Zeek traces: none of

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"slices"
 	"sort"
 	"strings"
@@ -21,20 +22,7 @@ import (
 // zeekDir returns ../shared/zeek relative to the repository root.
 func zeekDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
+	return zeekdata.Path(t)
 }
 
 // tracePacket is one packet of a test connection.

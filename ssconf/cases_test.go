@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"slices"
 	"strings"
 	"testing"
@@ -162,22 +163,7 @@ type jcrossing struct {
 // directory holding go.mod).
 func sharedZeek(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 20 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Fatal("go.mod not found above the working directory")
-	return ""
+	return zeekdata.Path(t)
 }
 
 func loadCases(t *testing.T) []jcase {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"shoal/internal/zeekdata"
 	"slices"
 	"strings"
 	"testing"
@@ -139,18 +140,7 @@ type zcrossing struct {
 // holding go.mod).
 func zeekDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "zeek")
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Fatal("go.mod not found above the test directory")
-	return ""
+	return zeekdata.Path(t)
 }
 
 func loadCases(t testing.TB) []zcase {

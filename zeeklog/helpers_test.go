@@ -3,9 +3,9 @@ package zeeklog
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
+	"shoal/internal/zeekdata"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,26 +16,7 @@ import (
 // to the module root), found by walking up to the directory with go.mod.
 func zeekDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 20 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			z := filepath.Join(dir, "..", "shared", "zeek")
-			if _, err := os.Stat(z); err != nil {
-				t.Fatalf("shared zeek dir: %v", err)
-			}
-			return z
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Fatal("go.mod not found above the working directory")
-	return ""
+	return zeekdata.Path(t)
 }
 
 // baselineFiles lists the .log files of the known-hosts and known-services
