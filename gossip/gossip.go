@@ -52,7 +52,9 @@ type Gossip struct {
 	members map[string]Member
 
 	changes   chan struct{} // capacity 1
-	fatalCh   chan error    // capacity 1
+	joined    chan struct{} // closed once the first join succeeded (at once without seeds)
+	joinOnce  sync.Once
+	fatalCh   chan error // capacity 1
 	fatalOnce sync.Once
 	fatalSent atomic.Bool
 	verifying atomic.Bool // a duplicate-name check is running
@@ -117,6 +119,7 @@ func New(cfg Config) (*Gossip, error) {
 		limiter:   limiter,
 		members:   make(map[string]Member),
 		changes:   make(chan struct{}, 1),
+		joined:    make(chan struct{}),
 		fatalCh:   make(chan error, 1),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -183,6 +186,7 @@ func (g *Gossip) joinLoop(ctx, gctx context.Context) {
 	seeds := g.otherSeeds()
 	if len(seeds) == 0 {
 		g.log.Info().Msg("no seeds to join, waiting to be joined")
+		g.joinOnce.Do(func() { close(g.joined) })
 		return
 	}
 	for attempt := 1; ; attempt++ {
@@ -192,6 +196,7 @@ func (g *Gossip) joinLoop(ctx, gctx context.Context) {
 		n, errs := g.joinSeeds(ctx, seeds)
 		if n > 0 {
 			g.log.Info().Int("contacted", n).Int("attempt", attempt).Int("members", g.ml.NumMembers()).Msg("joined cluster")
+			g.joinOnce.Do(func() { close(g.joined) })
 			return
 		}
 		for _, e := range errs {
@@ -353,6 +358,23 @@ func (g *Gossip) Members() []Member {
 	g.mu.Unlock()
 	sortMembers(out)
 	return out
+}
+
+// Joined is closed once Start's first join of the seeds succeeded (at once
+// when there are no seeds): memberlist's push/pull then gave this node the
+// seed's whole membership. Safe for concurrent use.
+func (g *Gossip) Joined() <-chan struct{} { return g.joined }
+
+// Settled reports whether the member table has caught up with memberlist:
+// every member memberlist counts as live is alive in Members.
+func (g *Gossip) Settled() bool {
+	alive := 0
+	for _, m := range g.Members() {
+		if m.State == StateAlive || m.State == StateSuspect {
+			alive++
+		}
+	}
+	return alive >= g.NumMembers()
 }
 
 // NumMembers returns memberlist's count of live members, self included.

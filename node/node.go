@@ -49,8 +49,9 @@ type Node struct {
 
 	ringCh chan struct{} // router-side ring changes (local suspicion)
 
-	epochSeq atomic.Uint64 // NextEpoch requests sent
-	lookups  lookups
+	epochSeq  atomic.Uint64 // NextEpoch requests sent
+	refreshMu sync.Mutex    // one ring rebuild at a time
+	lookups   lookups
 
 	// ringVersion counts ring changes of any pool; the worker clears its
 	// cache when it moves, as Zeek's workers do on node_up and node_down.
@@ -322,6 +323,8 @@ func (n *Node) membershipLoop(ctx context.Context) {
 }
 
 func (n *Node) refreshMembers() {
+	n.refreshMu.Lock()
+	defer n.refreshMu.Unlock()
 	members := n.gossip.Members()
 	peers := make([]route.Peer, 0, len(members))
 	for _, m := range members {
@@ -401,6 +404,27 @@ func (n *Node) deliver(from string, t wire.Type, payload []byte) {
 			n.log.Warn().Err(err).Str("peer", from).Uint16("type", uint16(t)).Msg("dropping malformed event")
 		}
 	}
+}
+
+// waitMembership blocks until the first join of the seeds succeeded and the
+// member table holds everything memberlist learnt from it, then rebuilds
+// the rings from that view. It gives up quietly when ctx ends.
+func (n *Node) waitMembership(ctx context.Context) {
+	select {
+	case <-n.gossip.Joined():
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for !n.gossip.Settled() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	n.refreshMembers()
 }
 
 // WaitPools blocks until every named pool has a live member, or ctx ends.

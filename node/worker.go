@@ -95,6 +95,10 @@ func (w *worker) run(ctx context.Context) error {
 	defer w.inputDone.Store(true)
 	c := &w.n.cfg
 	wait, cancel := context.WithTimeout(ctx, c.PoolWait)
+	// Route with the cluster's whole view, not the first members gossip
+	// happened to report: a worker that hashed with a partial ring would
+	// send a key to another owner than its peers do.
+	w.n.waitMembership(wait)
 	err := w.n.WaitPools(wait, string(RoleDatanode), string(RoleManager))
 	cancel()
 	if err != nil {
