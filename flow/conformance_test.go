@@ -92,7 +92,6 @@ type tally struct {
 	cols, colsOK         int
 	missing, extra       int
 	disagreements        []string
-	unmatchedDirections  int
 	perColumnDisagreeing map[string]int
 }
 

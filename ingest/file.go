@@ -261,7 +261,7 @@ func (r *pcapReader) LinkType() layers.LinkType { return r.linkType }
 
 func (r *pcapReader) ZeroCopyReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
 	var h []byte
-	if h, err = r.br.Peek(16); len(h) == 16 {
+	if h, _ = r.br.Peek(16); len(h) == 16 {
 		_, _ = r.br.Discard(16)
 	} else {
 		// io.ReadFull's errors, as pcapgo reports them.

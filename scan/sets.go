@@ -101,14 +101,6 @@ func (c *portCounts) find(p portKey) int {
 	return -1
 }
 
-// get returns p's count.
-func (c *portCounts) get(p portKey) uint32 {
-	if i := c.find(p); i >= 0 {
-		return c.list[i].n
-	}
-	return 0
-}
-
 // qEntry is one entry of an expiry queue: an address and its time (an
 // expiry deadline or a creation time).
 type qEntry struct {

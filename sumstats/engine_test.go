@@ -592,7 +592,7 @@ func TestObservationValue(t *testing.T) {
 	if Num(5).elem() == Dbl(5).elem() {
 		t.Error("num 5 and dbl 5 are the same element")
 	}
-	if Dbl(math.NaN()).elem() != Dbl(math.NaN()).elem() {
+	if a, b := Dbl(math.NaN()).elem(), Dbl(math.NaN()).elem(); a != b {
 		t.Error("NaN is not one element")
 	}
 }

@@ -156,7 +156,7 @@ func jsonTime(raw json.RawMessage, key string) (time.Time, bool, error) {
 		}
 		return t.UTC(), true, nil
 	}
-	if len(raw) >= 12 && bytes.IndexAny(raw, ".eE-") < 0 {
+	if len(raw) >= 12 && !bytes.ContainsAny(raw, ".eE-") {
 		ms, err := parseUint(raw, 63)
 		if err != nil || ms/1000 > uint64(maxSeconds) {
 			return time.Time{}, false, fmt.Errorf("key %s: bad time %s", key, raw)
