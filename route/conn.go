@@ -201,8 +201,6 @@ func (p *peer) serve(c net.Conn, fr *frameReader, gen uint64) error {
 		}
 		p.written(bs)
 		clear(bs)
-		r.stats.writes.Add(1)
-		r.stats.batches.Add(uint64(len(bs)))
 		if err != nil {
 			return fmt.Errorf("route: write to %s: %w", p.name, err)
 		}

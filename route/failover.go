@@ -205,7 +205,9 @@ func (r *Router) retireLocked(p *peer, moved, kept []movedEvent) ([]movedEvent, 
 	p.mu.Lock()
 	r.stats.retiredSent.Add(p.sent)
 	r.stats.retiredDroppedFull.Add(p.droppedFull)
-	p.sent, p.droppedFull = 0, 0
+	r.stats.retiredBatches.Add(p.batches)
+	r.stats.retiredWrites.Add(p.writes)
+	p.sent, p.droppedFull, p.batches, p.writes = 0, 0, 0, 0
 	p.mu.Unlock()
 	return moved, kept
 }

@@ -156,6 +156,11 @@ type peer struct {
 	enq, done   uint64        // events ever added / removed, for Drain
 	sent        uint64        // events accepted by send
 	droppedFull uint64
+	// writes and batches count write calls and the batch frames they
+	// carry. They are counted in take, under mu and before the write is
+	// issued, so that an acknowledgement (processed under mu after the
+	// write) can never be observed before the write that carried it.
+	writes, batches uint64
 }
 
 func newPeer(r *Router, p Peer, self bool) *peer {
@@ -352,6 +357,10 @@ func (p *peer) take(bs []*batch, gen uint64, now time.Time) []*batch {
 		bs = append(bs, b)
 		p.inflight = append(p.inflight, b)
 		p.writtenSeq = b.seq
+	}
+	if len(p.ready) > 0 {
+		p.writes++
+		p.batches += uint64(len(p.ready))
 	}
 	clear(p.ready)
 	p.ready = p.ready[:0]

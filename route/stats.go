@@ -65,8 +65,8 @@ type counters struct {
 	rerouted           atomic.Uint64
 	noMembers          atomic.Uint64
 	unknownNode        atomic.Uint64
-	batches            atomic.Uint64
-	writes             atomic.Uint64
+	retiredBatches     atomic.Uint64
+	retiredWrites      atomic.Uint64
 	acksSent           atomic.Uint64
 	badFrames          atomic.Uint64
 	suspected          atomic.Uint64
@@ -87,8 +87,6 @@ func (r *Router) Stats() Stats {
 		Rerouted:       c.rerouted.Load(),
 		NoMembers:      c.noMembers.Load(),
 		UnknownNode:    c.unknownNode.Load(),
-		Batches:        c.batches.Load(),
-		Writes:         c.writes.Load(),
 		AcksSent:       c.acksSent.Load(),
 		BadFrames:      c.badFrames.Load(),
 		Suspected:      c.suspected.Load(),
@@ -98,10 +96,14 @@ func (r *Router) Stats() Stats {
 	r.mu.Lock()
 	s.Sent = c.selfSent.Load() + c.retiredSent.Load()
 	s.DroppedFull = c.retiredDroppedFull.Load()
+	s.Batches = c.retiredBatches.Load()
+	s.Writes = c.retiredWrites.Load()
 	for _, p := range r.view {
 		p.mu.Lock()
 		s.Sent += p.sent
 		s.DroppedFull += p.droppedFull
+		s.Batches += p.batches
+		s.Writes += p.writes
 		p.mu.Unlock()
 	}
 	r.mu.Unlock()
