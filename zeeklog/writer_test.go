@@ -287,7 +287,10 @@ func TestCreateErrors(t *testing.T) {
 	}
 }
 
-func TestCreateMakesDirAndTruncates(t *testing.T) {
+// TestCreateNeverTruncates: a second Create appends to a JSON log and to a
+// TSV log that was not closed (the process died), without a second header;
+// a closed TSV log is archived, not overwritten.
+func TestCreateNeverTruncates(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "logs", "sub")
 	for range 2 {
 		w, err := Create(dir, "cluster", []Field{{"node", "string"}}, FormatJSON, testNow)
@@ -305,8 +308,50 @@ func TestCreateMakesDirAndTruncates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != "{\"node\":\"m1\"}\n" {
+	if string(got) != "{\"node\":\"m1\"}\n{\"node\":\"m1\"}\n" {
 		t.Fatalf("got %q", got)
+	}
+
+	fields := []Field{{"n", "count"}}
+	w, err := Create(dir, "x", fields, FormatTSV, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Write(Count(1))
+	_ = w.Flush() // no Close: the process died
+	w2, err := Create(dir, "x", fields, FormatTSV, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w2.Write(Count(2))
+	if err := w2.Close(testNow); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ReadTSVFile(filepath.Join(dir, "x.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Closed || len(l.Rows) != 2 || l.Rows[0][0] != "1" || l.Rows[1][0] != "2" {
+		t.Fatalf("appended log %+v", l)
+	}
+	closeTime := testNow.Add(90 * time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, "x.log"), closeTime, closeTime); err != nil {
+		t.Fatal(err)
+	}
+	w3, err := Create(dir, "x", fields, FormatTSV, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w3.Write(Count(3))
+	if err := w3.Close(testNow); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(dir, archiveName("x", testNow, closeTime, "", 0, false))
+	if old, err := ReadTSVFile(arch); err != nil || len(old.Rows) != 2 || !old.Closed {
+		t.Fatalf("closed log not archived as %s: %+v %v", arch, old, err)
+	}
+	if l, err := ReadTSVFile(filepath.Join(dir, "x.log")); err != nil || len(l.Rows) != 1 || l.Rows[0][0] != "3" {
+		t.Fatalf("new log %+v %v", l, err)
 	}
 }
 
