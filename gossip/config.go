@@ -114,6 +114,22 @@ type Config struct {
 	// profile's default (fast 500ms, local 2s, lan 30s); negative disables
 	// rejoining.
 	RejoinInterval time.Duration
+	// Keys turn on gossip encryption (AES-GCM, memberlist's keyring): each
+	// is 16, 24 or 32 bytes (AES-128, -192, -256); the first is primary
+	// (encrypts), all decrypt. Nil means no encryption. Every member of a
+	// cluster must hold the primary key of every other member.
+	Keys [][]byte
+	// KeyFile, when set, is rewritten (atomically, mode 0600) before every
+	// keyring change made by KeyOperation takes effect, so that a restarted
+	// node comes back with the keys it last used (serf's -keyring-file).
+	// It needs Keys (normally read from it with ReadKeyFile).
+	KeyFile string
+	// ClusterName is memberlist's label, prefixed to every packet and
+	// stream: messages with another label are discarded and counted. With
+	// Keys it is also authenticated (part of the encryption's additional
+	// data); without, it is a naming aid that keeps two clusters on one
+	// network apart by mistake, not security. At most 255 bytes.
+	ClusterName string
 	// Transport replaces memberlist's NetTransport on BindAddr (tests inject
 	// an internal/memnet transport). Nil means a real UDP/TCP transport.
 	Transport memberlist.Transport
@@ -171,6 +187,17 @@ func (c Config) Validate() error {
 	if c.Meta.Role == "" {
 		return fmt.Errorf("%w: meta role is empty", ErrInvalidConfig)
 	}
+	for i, k := range c.Keys {
+		if err := memberlist.ValidateKey(k); err != nil {
+			return fmt.Errorf("%w: key %d: %d bytes, want 16, 24 or 32", ErrInvalidConfig, i+1, len(k))
+		}
+	}
+	if c.KeyFile != "" && len(c.Keys) == 0 {
+		return fmt.Errorf("%w: key file %s without keys", ErrInvalidConfig, c.KeyFile)
+	}
+	if len(c.ClusterName) > memberlist.LabelMaxSize {
+		return fmt.Errorf("%w: cluster name is %d bytes, at most %d", ErrInvalidConfig, len(c.ClusterName), memberlist.LabelMaxSize)
+	}
 	if c.JoinRetryInterval < 0 {
 		return fmt.Errorf("%w: negative join retry interval %v", ErrInvalidConfig, c.JoinRetryInterval)
 	}
@@ -218,5 +245,6 @@ func (c Config) withDefaults(now time.Time) Config {
 		c.eventQueueLen = defaultEventQueueLen
 	}
 	c.Seeds = append([]string(nil), c.Seeds...)
+	c.Keys = cloneKeys(c.Keys)
 	return c
 }

@@ -64,12 +64,20 @@ type delegate struct {
 	// such error. Join uses them to report why a join failed.
 	refusals    atomic.Uint64
 	lastRefusal atomic.Pointer[error]
+	// refused counts every refusal (alive messages and merges).
+	refused atomic.Uint64
 
 	// numAlive is the consumer's count of alive members; the broadcast
 	// queue scales retransmissions with it (read without memberlist's lock,
 	// since GetBroadcasts may run under it).
 	numAlive atomic.Int64
 	queue    memberlist.TransmitLimitedQueue
+
+	// keyReqCh hands key requests to the key loop; waiters routes key
+	// responses to the operation that sent the request.
+	keyReqCh      chan keyRequest
+	keyReqDropped atomic.Uint64
+	waiters       keyWaiters
 
 	mu      sync.Mutex          // guards intents and latest
 	intents map[string]uint64   // name -> BootID of the instance that left gracefully
@@ -91,6 +99,7 @@ func newDelegate(name string, meta []byte, local Meta, queueLen, retransmitMult 
 		local:    local,
 		eventCh:  make(chan event, queueLen),
 		resyncCh: make(chan struct{}, 1),
+		keyReqCh: make(chan keyRequest, keyReqQueueLen),
 		intents:  make(map[string]uint64),
 		latest:   make(map[string]nodeInfo),
 	}
@@ -127,6 +136,7 @@ func (d *delegate) check(b []byte) (reason, detail string) {
 }
 
 func (d *delegate) refuse(n *memberlist.Node, reason, detail string) error {
+	d.refused.Add(1)
 	d.push(event{kind: evRefused, node: nodeInfo{name: n.Name, addr: n.Address()}, reason: reason, detail: detail})
 	return fmt.Errorf("%w: %s (%s): %s", ErrRefused, n.Name, n.Address(), detail)
 }
@@ -207,15 +217,33 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return bytes.Clone(d.meta)
 }
 
-// NotifyMsg implements memberlist.Delegate: user messages are leave intents.
-// b is not retained.
+// NotifyMsg implements memberlist.Delegate: user messages are leave
+// intents (gossiped) and keyring requests and responses (sent directly).
+// Malformed messages are ignored. b is not retained.
 func (d *delegate) NotifyMsg(b []byte) {
-	in, err := decodeIntent(b)
-	if err != nil {
-		return
-	}
-	if d.recordIntent(in) {
-		d.queue.QueueBroadcast(newIntentBroadcast(in, nil)) // re-gossip, as memberlist does for its own messages
+	switch msgKind(b) {
+	case intentKindLeave:
+		in, err := decodeIntent(b)
+		if err != nil {
+			return
+		}
+		if d.recordIntent(in) {
+			d.queue.QueueBroadcast(newIntentBroadcast(in, nil)) // re-gossip, as memberlist does for its own messages
+		}
+	case msgKindKeyRequest:
+		q, err := decodeKeyRequest(b)
+		if err != nil {
+			return
+		}
+		select {
+		case d.keyReqCh <- q:
+		default:
+			d.keyReqDropped.Add(1) // the origin reports this node as not answering
+		}
+	case msgKindKeyResponse:
+		if p, err := decodeKeyResponse(b); err == nil {
+			d.waiters.deliver(p)
+		}
 	}
 }
 

@@ -43,6 +43,21 @@
 // does not expose suspicion either: Members reports StateSuspect for no one,
 // a suspect member stays StateAlive until memberlist declares it dead.
 //
+// # Security
+//
+// With Config.Keys, memberlist encrypts every packet and stream with
+// AES-GCM under the primary key and decrypts with any installed key;
+// Config.ClusterName becomes memberlist's label, prefixed to every message
+// and (with keys) authenticated as additional data. memberlist discards a
+// message with another label, or one no key decrypts, and only logs it: the
+// log writer counts those lines (Security). A label without keys is a naming
+// aid, not security. KeyOperation changes the keyring of every alive member
+// (install, use, remove, list), each rewriting its KeyFile first; the
+// requests are encrypted gossip messages, so the gossip key is a
+// cluster-wide secret: its holders can change keys as they can disturb
+// membership. memberlist's RemoveKey writes into the slice decrypting
+// goroutines read; keyring.removeLocked avoids that.
+//
 // memberlist never re-joins on its own. Start runs a rejoin loop that
 // periodically joins every known member that is not alive (except those that
 // left gracefully) and every seed whose address no alive member holds; this

@@ -21,4 +21,12 @@ var (
 	ErrClosed = errors.New("gossip: closed")
 	// ErrNoSeeds is returned by Join when given no address.
 	ErrNoSeeds = errors.New("gossip: no seeds")
+	// ErrBadKey is returned for a key that is not base64 of 16, 24 or 32
+	// bytes, or a key file without a key.
+	ErrBadKey = errors.New("gossip: bad key")
+	// ErrKeyOp is returned when a keyring change is refused on a node.
+	ErrKeyOp = errors.New("gossip: key operation refused")
+	// ErrNoEncryption is returned by key operations on a node started
+	// without keys (encryption cannot be turned on at run time).
+	ErrNoEncryption = errors.New("gossip: encryption is not enabled")
 )

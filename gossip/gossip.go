@@ -47,6 +47,8 @@ type Gossip struct {
 	d         *delegate
 	localAddr string
 	limiter   *rateLimiter
+	keyring   *keyring // nil: no encryption
+	rejected  *rejections
 
 	mu      sync.Mutex // guards members
 	members map[string]Member
@@ -100,8 +102,18 @@ func New(cfg Config) (*Gossip, error) {
 		host, port, _ := splitIPPort(cfg.AdvertiseAddr, true)
 		mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	}
+	kr, err := newKeyring(cfg.Keys, cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if kr != nil {
+		mc.Keyring = kr.ring
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	mc.Label = cfg.ClusterName
+	rej := &rejections{}
 	mc.LogOutput = nil
-	mc.Logger = log.New(&logWriter{log: lg, limiter: limiter}, "", 0)
+	mc.Logger = log.New(&logWriter{log: lg, limiter: limiter, rejected: rej}, "", 0)
 	d := newDelegate(cfg.Name, meta, cfg.Meta, cfg.eventQueueLen, mc.RetransmitMult)
 	mc.Delegate, mc.Events, mc.Conflict, mc.Alive, mc.Merge = d, d, d, d, d
 
@@ -117,6 +129,8 @@ func New(cfg Config) (*Gossip, error) {
 		d:         d,
 		localAddr: ml.LocalNode().Address(),
 		limiter:   limiter,
+		keyring:   kr,
+		rejected:  rej,
 		members:   make(map[string]Member),
 		changes:   make(chan struct{}, 1),
 		joined:    make(chan struct{}),
@@ -125,8 +139,13 @@ func New(cfg Config) (*Gossip, error) {
 		cancel:    cancel,
 	}
 	g.log.Info().Str("addr", g.localAddr).Str("profile", string(cfg.Profile)).
-		Str("role", cfg.Meta.Role).Uint64("boot_id", cfg.Meta.BootID).Msg("gossip started")
+		Str("role", cfg.Meta.Role).Uint64("boot_id", cfg.Meta.BootID).Bool("encrypted", kr != nil).
+		Str("cluster_name", cfg.ClusterName).Msg("gossip started")
+	if kr == nil && cfg.ClusterName != "" {
+		g.log.Warn().Msg("cluster name without a gossip key: a naming aid, not security")
+	}
 	g.goFunc(g.run)
+	g.goFunc(g.keyLoop)
 	return g, nil
 }
 

@@ -13,14 +13,21 @@ import (
 // repeated within the rate-limit interval is demoted to debug. Safe for
 // concurrent use (memberlist logs from many goroutines, sometimes while
 // holding its locks, so this never blocks beyond the logger's own write).
+//
+// memberlist only logs the messages it discards for a wrong key or cluster
+// label; Write counts them in rejected (when set) before any rate limiting.
 type logWriter struct {
-	log     zerolog.Logger
-	limiter *rateLimiter
+	log      zerolog.Logger
+	limiter  *rateLimiter
+	rejected *rejections
 }
 
 // Write logs p, which is not retained.
 func (w *logWriter) Write(p []byte) (int, error) {
 	level, text := parseMemberlistLine(string(p))
+	if w.rejected != nil {
+		w.rejected.count(classifyRejection(text))
+	}
 	if level == zerolog.WarnLevel {
 		if ok, n := w.limiter.allow(limitKey(text), time.Now()); !ok {
 			level = zerolog.DebugLevel
