@@ -187,15 +187,12 @@ func dayDirs(dir string) ([]string, error) {
 	return days, nil
 }
 
-// archives returns the archived files of the log path with or without
-// suffix under dir, newest first (by day directory, then modification
-// time, which is the close time).
-func archives(dir, path, suffix string) ([]string, error) {
-	pat := `^` + regexp.QuoteMeta(path) + `\.[0-9]{2}:[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}:[0-9]{2}`
-	if suffix != "" {
-		pat += `(-` + regexp.QuoteMeta(suffix) + `)?`
-	}
-	re := regexp.MustCompile(pat + `(\.[0-9]+)?\.log(\.gz)?$`)
+// archives returns the archived files of the log path under dir, with
+// any suffix, newest first (by day directory, then modification time,
+// which is the close time).
+func archives(dir, path string) ([]string, error) {
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(path) +
+		`\.[0-9]{2}:[0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}:[0-9]{2}(-.+?)?(\.[0-9]+)?\.log(\.gz)?$`)
 	days, err := dayDirs(dir)
 	if err != nil {
 		return nil, err

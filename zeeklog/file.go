@@ -178,7 +178,7 @@ func (f *File) readArchives(need int) ([][]uint64, int, error) {
 	if need <= 0 {
 		return nil, 0, nil
 	}
-	names, err := archives(f.cfg.Dir, f.cfg.Path, f.cfg.Suffix)
+	names, err := archives(f.cfg.Dir, f.cfg.Path)
 	if err != nil {
 		return nil, 0, err
 	}
