@@ -20,6 +20,10 @@ type Counters struct {
 	CertInvalid   uint64 // leaves that do not parse
 	TLSOutOfOrder uint64 // TLS analyses stopped at a gap or reordering
 	TLSMalformed  uint64 // TLS analyses stopped at a record or handshake message that does not parse
+
+	Facts           uint64 // Facts analyses added that followed a protocol
+	FactsOutOfOrder uint64 // of those, stopped at a gap or reordering
+	FactLinesCut    uint64 // lines longer than MaxFactLine, cut
 }
 
 // AddDetector adds one connection's Detector.
@@ -64,4 +68,17 @@ func (c *Counters) AddTLS(s *TLS) {
 	case TLSMalformed:
 		c.TLSMalformed++
 	}
+}
+
+// AddFacts adds one connection's fact analysis; one that followed no
+// protocol is not counted.
+func (c *Counters) AddFacts(f *Facts) {
+	if f.http == nil && f.ssh == nil && f.lines == nil {
+		return
+	}
+	c.Facts++
+	if f.broken {
+		c.FactsOutOfOrder++
+	}
+	c.FactLinesCut += uint64(f.cut)
 }

@@ -1,7 +1,8 @@
 // Package service owns the payload analyzers a worker runs on each
 // connection: service identification (what Zeek's dynamic protocol detection
-// and known-services script see) and the TLS handshake analysis that yields
-// the server certificates of known_certs.log.
+// and known-services script see), the TLS handshake analysis that yields
+// the server certificates of known_certs.log, and the protocol facts
+// (headers, version lines, commands) that software.log is built from.
 //
 // # Service identification
 //
@@ -74,8 +75,25 @@
 // copied into one bounded buffer (MaxCertSize) that is released as soon as
 // the certificate is parsed or the analysis ends.
 //
+// # Protocol facts
+//
+// A Facts, beside the Detector in the per-flow state, extracts what Zeek's
+// protocol scripts hand to the Software framework (Software::found): HTTP
+// User-Agent, Server, X-Powered-By and MicrosoftSharePointTeamServices
+// headers, Flash versions and the plugins a request to an Omniture server
+// lists, SSH version lines, the FTP client's CLNT argument and the user
+// agent and Received path of each SMTP message. It follows the protocols
+// the Detector confirmed, frames HTTP messages as Zeek's HTTP analyzer does
+// (Content-Length, chunked coding, to the end of the connection) and skips
+// bodies without buffering them.
+//
+//	var f service.Facts // in the per-flow struct; the zero value is ready
+//	f.SetEndpoints(orig, resp)
+//	facts = f.Packet(&d, p.Proto, fromOrig, p.Seq, p.Payload, facts[:0]) // after d.Packet
+//	// at connection removal: facts = f.Finish(facts[:0])
+//
 // Malformed input is never fatal: it ends a connection's analysis, and the
-// Detector's and TLS's outcomes can be summed with Counters.
+// Detector's, TLS's and Facts' outcomes can be summed with Counters.
 //
 // The package is pure: no I/O, no goroutines, no clocks; timestamps stay
 // with the caller. Nothing in it is safe for concurrent use; each Detector

@@ -5,6 +5,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -198,6 +199,71 @@ func FuzzParseCert(f *testing.F) {
 		}
 		if len(c.Subject) > maxNameOutput || len(c.Issuer) > maxNameOutput || c.Serial == "" || c.SHA1 != sha1.Sum(der) { //nolint:gosec // fingerprint
 			t.Fatalf("cert %+v", c)
+		}
+	})
+}
+
+// FuzzFacts plays a conversation (encoded as for FuzzDetector) once with
+// each message in one segment and once cut at random points after each
+// direction's first segment: the facts must be the same, and bounded.
+func FuzzFacts(f *testing.F) {
+	for _, segs := range [][]seg{
+		{o("GET /?&p=Flash%2010;QuickTime;& HTTP/1.1\r\nUser-Agent: Mozilla/5.0 AdobeAIR/2.6\r\nX-Flash-Version: 10,2\r\n\r\n"),
+			r("HTTP/1.1 200 OK\r\nServer: Omniture DC\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")},
+		{r("SSH-2.0-OpenSSH_9.6\r\n"), o("SSH-2.0-PuTTY\r\n")},
+		{r("220 ftp\r\n"), o("USER a\r\nCLNT FileZilla 3.66\r\n"), r("200 ok\r\n")},
+		{r("220 mx\r\n"), o("EHLO c\r\nMAIL FROM:<a@b>\r\nDATA\r\n"), r("250 ok\r\n354 go\r\n"),
+			o("Received: from a (b [192.0.2.1])\r\nX-Mailer: Apple Mail (2.1084)\r\n\r\nbody\r\n.\r\n"), r("250 ok\r\n")},
+	} {
+		f.Add(encodeConv(protoTCP, segs), uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, conv []byte, seed uint64) {
+		if len(conv) == 0 {
+			return
+		}
+		var msgs []seg
+		for conv = conv[1:]; len(conv) >= 2; {
+			n := min(int(conv[1]), len(conv)-2)
+			msgs = append(msgs, seg{orig: conv[0]&1 != 0, data: string(conv[2 : 2+n])})
+			conv = conv[2+n:]
+		}
+		play := func(rng *rand.Rand) ([]Fact, *Facts) {
+			var d Detector
+			fs := &Facts{}
+			var out []Fact
+			seqs := [2]uint32{0xfffffff0, 77}
+			first := [2]bool{true, true}
+			for _, m := range msgs {
+				dir := 1
+				if m.orig {
+					dir = 0
+				}
+				for data := []byte(m.data); len(data) > 0; {
+					n := len(data)
+					if rng != nil && !first[dir] {
+						n = 1 + rng.IntN(n)
+					}
+					first[dir] = false
+					d.Packet(protoTCP, m.orig, seqs[dir], data[:n])
+					out = fs.Packet(&d, protoTCP, m.orig, seqs[dir], data[:n], out)
+					seqs[dir] += uint32(n)
+					data = data[n:]
+				}
+			}
+			return fs.Finish(out), fs
+		}
+		whole, _ := play(nil)
+		cut, fs := play(rand.New(rand.NewPCG(seed, 3)))
+		if a, b := factStrings(whole), factStrings(cut); !slices.Equal(a, b) {
+			t.Fatalf("whole:\n%q\ncut:\n%q", a, b)
+		}
+		for _, x := range cut {
+			if len(x.Value) > MaxFactLine || x.Kind == 0 || x.Kind >= numFactKinds || (x.Mail != nil) != (x.Kind == SMTPUserAgent) {
+				t.Fatalf("fact %v %d bytes", x.Kind, len(x.Value))
+			}
+		}
+		if fs.http != nil && len(fs.http.pending) > maxPending {
+			t.Fatalf("%d pending requests", len(fs.http.pending))
 		}
 	})
 }
