@@ -55,6 +55,17 @@ type Options struct {
 	Env []string
 	// ReadyTimeout bounds the wait for a node's ready line; default 20 s.
 	ReadyTimeout time.Duration
+	// Netns runs every node in a network namespace of its own, joined to the
+	// others by veth pairs and a bridge, so that Isolate and Split can cut
+	// the network (see netns_linux.go); Linux only, needs root. Nodes then
+	// bind 10.213.K.n (gossip, events) and 10.214.K.n (HTTP) instead of
+	// 127.0.0.1.
+	Netns bool
+	// ManagerDisk, when > 0, gives every manager a tmpfs of that many bytes
+	// for its logs, so that FillDisk can make its disk full; Linux only,
+	// needs root. Its LogDir is then <Dir>/<name>.disk/logs, copied to
+	// <Dir>/<name>/ by Close.
+	ManagerDisk int64
 }
 
 // Spec describes one node for Launch.
@@ -77,6 +88,8 @@ type Cluster struct {
 	opts   Options
 	log    zerolog.Logger
 	client *http.Client
+
+	net *netnet // nil unless Options.Netns
 
 	mu     sync.Mutex
 	procs  []*Proc
@@ -125,6 +138,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		log:    opts.Logger.With().Str("component", "testcluster").Logger(),
 		client: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}},
 		counts: map[string]int{},
+	}
+	if opts.Netns {
+		if c.net, err = newNetnet(); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range []struct {
 		role string
@@ -178,6 +196,7 @@ func (c *Cluster) Launch(ctx context.Context, spec Spec) (*Proc, error) {
 		// A second process with a name in use (a duplicate-name test) gets
 		// its own files.
 		suffix := "~" + strconv.Itoa(n+1)
+		p.suffix = suffix
 		p.LogDir += suffix
 		p.Stdout = filepath.Join(c.opts.Dir, name+suffix+".stdout")
 		p.Stderr = filepath.Join(c.opts.Dir, name+suffix+".stderr")
@@ -185,13 +204,40 @@ func (c *Cluster) Launch(ctx context.Context, spec Spec) (*Proc, error) {
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
 
-	if err := c.spawn(ctx, p, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", seeds); err != nil {
+	if err := c.place(p); err != nil {
+		return nil, err
+	}
+	if err := c.spawn(ctx, p, p.host+":0", p.host+":0", p.httpHost+":0", seeds); err != nil {
 		if p.current() == nil {
 			return nil, err
 		}
 		return p, err
 	}
 	return p, nil
+}
+
+// place gives p its namespace and addresses (Options.Netns) and its small
+// disk (Options.ManagerDisk, managers only).
+func (c *Cluster) place(p *Proc) error {
+	p.host, p.httpHost = "127.0.0.1", "127.0.0.1"
+	if c.net != nil {
+		nd, err := c.net.node(p.Name + p.suffix)
+		if err != nil {
+			return err
+		}
+		p.ns, p.host, p.httpHost = nd.ns, nd.ip.String(), nd.mgmtIP.String()
+	}
+	if p.Role == RoleManager && c.opts.ManagerDisk > 0 {
+		d, err := mountDisk(filepath.Join(c.opts.Dir, p.Name+p.suffix+".disk"), c.opts.ManagerDisk)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.disk = d
+		p.LogDir = d.logDir()
+		p.mu.Unlock()
+	}
+	return nil
 }
 
 func (c *Cluster) sameNameLocked(name string) int {
@@ -331,6 +377,14 @@ func (c *Cluster) Close() error {
 			errs = append(errs, errors.New("testcluster: close: processes not reaped within 10s"))
 		}
 		c.client.CloseIdleConnections()
+		for _, p := range procs {
+			if p.disk != nil {
+				errs = append(errs, p.disk.unmount(filepath.Join(c.opts.Dir, p.Name+p.suffix)))
+			}
+		}
+		if c.net != nil {
+			errs = append(errs, c.net.close())
+		}
 		c.closeErr = errors.Join(errs...)
 	})
 	return c.closeErr

@@ -20,9 +20,29 @@ var ErrNotConverged = errors.New("testcluster: not converged")
 // checksum and the ring's members are exactly the running, non-stopped nodes
 // of that role. The error names the node that disagreed last.
 func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) error {
+	return c.waitConverged(ctx, timeout, c.Running)
+}
+
+// WaitConvergedAmong is WaitConverged for one side of a cut network: every
+// running, non-stopped node of nodes must report rings whose members are
+// exactly those nodes (by role), with the same checksums. The other nodes
+// are not asked.
+func (c *Cluster) WaitConvergedAmong(ctx context.Context, timeout time.Duration, nodes ...*Proc) error {
+	return c.waitConverged(ctx, timeout, func() []*Proc {
+		var live []*Proc
+		for _, p := range nodes {
+			if p.Running() && !p.Stopped() {
+				live = append(live, p)
+			}
+		}
+		return live
+	})
+}
+
+func (c *Cluster) waitConverged(ctx context.Context, timeout time.Duration, running func() []*Proc) error {
 	start := time.Now()
 	err := waitFor(ctx, timeout, 100*time.Millisecond, func() error {
-		live := c.Running()
+		live := running()
 		if len(live) == 0 {
 			return errors.New("no running node")
 		}

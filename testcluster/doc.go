@@ -20,6 +20,17 @@
 //	err = c.WaitConverged(ctx, 10*time.Second)
 //	log, err := c.ReadLog(c.ByRole("manager")[0], "known_hosts")
 //
+// Faults: Kill (kill -9), Stop and Cont, Pause (SIGSTOP for a duration),
+// Terminate (graceful leave), Restart (same name, same ports where free, a
+// manager's same --log-dir), Add (a node mid-run); with Options.Netns every
+// node runs in a network namespace of its own and Isolate, Reconnect, Split
+// and Heal cut and heal the cluster network (ip link set … down; the
+// harness keeps reading status over a separate management network); with
+// Options.ManagerDisk every manager writes its logs to a small tmpfs that
+// FillDisk fills and FreeDisk frees. Close removes every namespace, link and
+// mount it created, also after a failed test; a network left by a process
+// that died is removed by the next cluster that takes its slot.
+//
 // Every node's stdout and stderr are kept in Options.Dir as <name>.stdout and
 // <name>.stderr (appended to on restart); a manager writes its logs under
 // <Dir>/<name>/.

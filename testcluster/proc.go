@@ -56,6 +56,12 @@ type Proc struct {
 	seeds []string // explicit seeds from Spec.Seeds (nil: the cluster's)
 	own   bool     // seeds were given explicitly
 
+	// Set by Cluster.place before the first start, constant afterwards.
+	suffix         string   // "~N" for a second process under a taken name
+	host, httpHost string   // addresses to bind (127.0.0.1, or the namespace's)
+	ns             string   // network namespace, "" for the harness's own
+	disk           *tmpDisk // a manager's small disk, or nil
+
 	mu          sync.Mutex
 	inc         *incarnation
 	stopped     bool
@@ -160,6 +166,11 @@ func (c *Cluster) spawn(ctx context.Context, p *Proc, gossip, data, httpAddr str
 		return fmt.Errorf("testcluster: %s: %w", p.Name, err)
 	}
 	cmd := exec.Command(c.opts.Binary, args...)
+	if p.ns != "" {
+		// ip netns exec switches namespaces and execs the binary in the
+		// same process, so the pid is the node's.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", p.ns, c.opts.Binary}, args...)...)
+	}
 	cmd.Stdout = pw
 	cmd.Stderr = stderrF
 	cmd.Env = append(os.Environ(), c.opts.Env...)
@@ -432,17 +443,17 @@ func (p *Proc) Restart(ctx context.Context) error {
 	if !p.own {
 		seeds = p.c.seedAddrs(p)
 	}
-	err := p.c.spawn(ctx, p, orEphemeral(gossip), orEphemeral(data), orEphemeral(httpAddr), seeds)
+	err := p.c.spawn(ctx, p, orEphemeral(gossip, p.host), orEphemeral(data, p.host), orEphemeral(httpAddr, p.httpHost), seeds)
 	if errors.Is(err, ErrExited) && (gossip != "" || data != "" || httpAddr != "") {
 		p.c.log.Warn().Err(err).Str("node", p.Name).Msg("restart on the old ports failed, retrying on new ports")
-		err = p.c.spawn(ctx, p, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", seeds)
+		err = p.c.spawn(ctx, p, p.host+":0", p.host+":0", p.httpHost+":0", seeds)
 	}
 	return err
 }
 
-func orEphemeral(addr string) string {
+func orEphemeral(addr, host string) string {
 	if addr == "" {
-		return "127.0.0.1:0"
+		return host + ":0"
 	}
 	return addr
 }
