@@ -126,7 +126,7 @@ func (r *Router) noteSelf(pool string, part int32, moved bool) {
 func (r *Router) suspect(p *peer, cause error) {
 	now := time.Now()
 	r.mu.Lock()
-	if p.gone || r.closed.Load() || p.suspect {
+	if p.state == stateGone || p.state == stateSuspect || r.closed.Load() {
 		r.mu.Unlock()
 		if ok, n := r.limit.allow("reconnect " + p.name); ok {
 			r.log.Debug().Err(cause).Str("peer", p.name).Int("suppressed", n).Msg("peer still unreachable")
@@ -134,10 +134,15 @@ func (r *Router) suspect(p *peer, cause error) {
 		return
 	}
 	old := r.table.Load()
-	p.suspect = true
-	r.rebuildLocked()
 	r.moving.Add(1) // before the events leave p: Drain must not miss them
-	moved, _, _ := p.evacuate(stateSuspect, nil, nil)
+	// The new table is swapped in while p.mu is held: a sender that
+	// resolved p waits, then finds it suspect and resolves again in the
+	// new table.
+	p.mu.Lock()
+	p.transitionLocked(stateSuspect)
+	r.rebuildLocked()
+	moved, _, _ := p.evacuateLocked(nil, nil)
+	p.mu.Unlock()
 	fo := r.addFailover(p, old, cause, now)
 	r.mu.Unlock()
 
@@ -162,22 +167,20 @@ func (r *Router) suspect(p *peer, cause error) {
 // It returns the connection generation, or false when p was retired.
 func (r *Router) recover(p *peer, c net.Conn, reconnect bool) (uint64, bool) {
 	r.mu.Lock()
-	if p.gone || r.closed.Load() {
+	if p.state == stateGone || r.closed.Load() {
 		r.mu.Unlock()
 		return 0, false
 	}
-	// Active before it is back in the table, so no sender that resolves p
-	// is turned away.
+	// Up before it is back in the table, so no sender that resolves p is
+	// turned away.
 	p.mu.Lock()
-	p.state = stateActive
+	changed := p.state == stateSuspect
+	p.transitionLocked(stateUp)
 	p.conn = c
-	p.connected = true
 	p.gen++
 	gen := p.gen
 	p.mu.Unlock()
-	changed := p.suspect
 	if changed {
-		p.suspect = false
 		r.rebuildLocked()
 	}
 	r.mu.Unlock()
@@ -197,8 +200,12 @@ func (r *Router) recover(p *peer, c net.Conn, reconnect bool) (uint64, bool) {
 // r.mu is held and the table no longer holds p. Its events are returned
 // for re-routing (moved) and for a successor or the drop count (kept).
 func (r *Router) retireLocked(p *peer, moved, kept []movedEvent) ([]movedEvent, []movedEvent) {
-	p.gone = true
-	moved, kept, _ = p.evacuate(stateGone, moved, kept)
+	p.mu.Lock()
+	if p.state != stateGone {
+		p.transitionLocked(stateGone)
+		moved, kept, _ = p.evacuateLocked(moved, kept)
+	}
+	p.mu.Unlock()
 	p.stop()
 	p.closeConn()
 	// Nothing is counted on a gone peer any more: fold its counters.

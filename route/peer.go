@@ -104,14 +104,6 @@ type movedEvent struct {
 	kind sendKind
 }
 
-type peerState uint8
-
-const (
-	stateActive  peerState = iota // in the rings (or not yet connected)
-	stateSuspect                  // connection broken: movable events go elsewhere
-	stateGone                     // removed from the view: nothing is accepted
-)
-
 // errRetry tells a sender that the peer it resolved left the rings between
 // the routing-table load and the enqueue: resolve again.
 var errRetry = errors.New("route: retry")
@@ -135,11 +127,9 @@ type peer struct {
 	quitCh chan struct{} // closed when the peer is retired or the router closes
 	quit   sync.Once
 
-	// Guarded by r.mu.
-	suspect bool
-	gone    bool
-
-	mu          sync.Mutex
+	mu sync.Mutex
+	// state is the peer's lifecycle (lifecycle.go): written holding r.mu
+	// and mu, read holding either.
 	state       peerState
 	cur         *batch   // open batch, appended to by senders
 	ready       []*batch // sealed, not yet written
@@ -149,9 +139,8 @@ type peer struct {
 	writtenSeq  uint64   // last sequence number moved to inflight
 	firstAt     time.Time
 	free        []*batch
-	conn        net.Conn // current outbound connection (also while dialing)
-	gen         uint64   // connection generation, to ignore stale acks
-	connected   bool
+	conn        net.Conn      // current outbound connection (also while dialing)
+	gen         uint64        // connection generation, to ignore stale acks
 	roomCh      chan struct{} // closed when room frees up; nil without waiters
 	enq, done   uint64        // events ever added / removed, for Drain
 	sent        uint64        // events accepted by send
@@ -222,7 +211,7 @@ func (p *peer) admitLocked(ctx context.Context, k sendKind) error {
 // the peer left the rings and the event should be resolved again.
 func (p *peer) send(ctx context.Context, k sendKind, part int32, ev wire.Event) error {
 	p.mu.Lock()
-	if p.state != stateActive || p.count >= p.limit {
+	if p.state != stateUp && p.state != stateConnecting || p.count >= p.limit {
 		if err := p.admitLocked(ctx, k); err != nil {
 			return err
 		}
@@ -343,7 +332,7 @@ func (p *peer) flushDeadline() time.Time {
 func (p *peer) take(bs []*batch, gen uint64, now time.Time) []*batch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.gen != gen || p.state != stateActive {
+	if p.gen != gen || p.state != stateUp {
 		return bs
 	}
 	if !p.cur.empty() {
@@ -433,25 +422,20 @@ func (p *peer) recycle(bs []*batch) {
 }
 
 func (p *peer) freeLocked(b *batch) {
-	if len(p.free) >= 4 || cap(b.buf) > 2*p.r.cfg.MaxBatchBytes+wire.BatchHeaderRoom || p.state != stateActive {
+	if len(p.free) >= 4 || cap(b.buf) > 2*p.r.cfg.MaxBatchBytes+wire.BatchHeaderRoom || p.state != stateUp {
 		return
 	}
 	b.reset()
 	p.free = append(p.free, b)
 }
 
-// evacuate empties the queue when the peer becomes suspect or leaves. Movable
-// events are returned in moved; the others are requeued in order on the
-// peer itself (to stateSuspect, sent again on reconnect) or returned in
-// kept (to stateGone). The batches are abandoned, never recycled, since
-// the writer may still be reading them.
-func (p *peer) evacuate(to peerState, moved, kept []movedEvent) ([]movedEvent, []movedEvent, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.state == stateGone {
-		return moved, kept, 0
-	}
-	p.state = to
+// evacuateLocked empties the queue of p, which has just become suspect or
+// gone (p.mu held). Movable events are returned in moved; the others are
+// requeued in order on the peer itself (suspect: sent again on reconnect)
+// or returned in kept (gone). The batches are abandoned, never recycled,
+// since the writer may still be reading them.
+func (p *peer) evacuateLocked(moved, kept []movedEvent) ([]movedEvent, []movedEvent, int) {
+	to := p.state
 	all := make([]*batch, 0, len(p.inflight)+len(p.ready)+1)
 	all = append(append(append(all, p.inflight...), p.ready...), p.cur)
 	p.inflight, p.ready = nil, nil
@@ -509,7 +493,6 @@ func (p *peer) clearConn(c net.Conn) {
 	defer p.mu.Unlock()
 	if p.conn == c {
 		p.conn = nil
-		p.connected = false
 	}
 }
 
@@ -523,14 +506,14 @@ func (p *peer) closeConn() {
 	}
 }
 
-// status reports the queue for Peers.
-func (p *peer) status() (connected bool, queued, unacked int) {
+// status reports the state and the queue for Peers.
+func (p *peer) status() (state peerState, queued, unacked int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, b := range p.inflight {
 		unacked += len(b.metas)
 	}
-	return p.connected, p.count - unacked, unacked
+	return p.state, p.count - unacked, unacked
 }
 
 // drainPos returns the events ever added and removed.

@@ -53,7 +53,7 @@ func (e *noMembersError) Unwrap() error { return ErrNoMembers }
 func (r *Router) rebuildLocked() {
 	byPool := make(map[string]map[string]*peer)
 	add := func(p *peer) {
-		if p.suspect {
+		if !p.state.inRings() { // read under r.mu
 			return
 		}
 		if byPool[p.pool] == nil {
@@ -164,10 +164,14 @@ func (r *Router) Rings() map[string]RingStatus {
 type PeerStatus struct {
 	Name, Pool, Addr string
 	BootID           uint64
-	Connected        bool
-	Suspect          bool
-	Queued           int // events waiting to be written
-	Unacked          int // events written, not yet acknowledged
+	// State is the peer's lifecycle state: connecting, up, suspect or
+	// gone (see the package documentation). Connected is State == "up",
+	// Suspect is State == "suspect".
+	State     string
+	Connected bool
+	Suspect   bool
+	Queued    int // events waiting to be written
+	Unacked   int // events written, not yet acknowledged
 }
 
 // Peers returns the status of every remote peer in the view, sorted by
@@ -175,17 +179,13 @@ type PeerStatus struct {
 func (r *Router) Peers() []PeerStatus {
 	r.mu.Lock()
 	ps := slices.Collect(maps.Values(r.view))
-	suspect := make(map[*peer]bool, len(ps))
-	for _, p := range ps {
-		suspect[p] = p.suspect
-	}
 	r.mu.Unlock()
 	out := make([]PeerStatus, 0, len(ps))
 	for _, p := range ps {
-		connected, queued, unacked := p.status()
+		state, queued, unacked := p.status()
 		out = append(out, PeerStatus{
-			Name: p.name, Pool: p.pool, Addr: p.addr, BootID: p.bootID,
-			Connected: connected, Suspect: suspect[p], Queued: queued, Unacked: unacked,
+			Name: p.name, Pool: p.pool, Addr: p.addr, BootID: p.bootID, State: state.String(),
+			Connected: state == stateUp, Suspect: state == stateSuspect, Queued: queued, Unacked: unacked,
 		})
 	}
 	slices.SortFunc(out, func(a, b PeerStatus) int {
