@@ -84,11 +84,15 @@ type Config struct {
 	// Ring is the cluster-wide ring configuration (DefaultRingConfig() when
 	// zero).
 	Ring RingConfig
-	// Listener accepts inbound event connections (required). The router
-	// closes it on Close.
+	// Transport carries the event connections (listen, dial a named
+	// peer, verify a hello). nil means plain TCP: NewTCP(Listener, Dial).
+	// The router closes it on Close.
+	Transport Transport
+	// Listener accepts inbound event connections when Transport is nil
+	// (then required). The router closes it on Close.
 	Listener net.Listener
-	// Dial opens an outbound event connection. nil means a net.Dialer with
-	// DefaultDialTimeout.
+	// Dial opens an outbound event connection when Transport is nil. nil
+	// means a net.Dialer with DefaultDialTimeout.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Deliver receives every inbound event (required). It is called on the
 	// receiving connection's goroutine, in arrival order per sending peer,
@@ -152,11 +156,8 @@ func (c Config) withDefaults() Config {
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = DefaultReconnectInterval
 	}
-	if c.Dial == nil {
-		d := &net.Dialer{Timeout: DefaultDialTimeout}
-		c.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
-		}
+	if c.Transport == nil && c.Listener != nil {
+		c.Transport = NewTCP(c.Listener, c.Dial)
 	}
 	return c
 }
@@ -178,8 +179,8 @@ func (c Config) Validate() error {
 	if c.Pool == "" {
 		bad("empty pool")
 	}
-	if c.Listener == nil {
-		bad("nil listener")
+	if c.Transport == nil {
+		bad("nil transport and nil listener")
 	}
 	if c.Deliver == nil {
 		bad("nil deliver")

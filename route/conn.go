@@ -16,6 +16,9 @@ var errQuit = errors.New("route: peer retired")
 // errBadHello: the peer answered the handshake as someone else.
 var errBadHello = errors.New("route: unexpected hello")
 
+// errRefused: the transport refused the identity the peer answered with.
+var errRefused = errors.New("route: peer refused")
+
 // errAckTimeout: a batch stayed unacknowledged longer than AckTimeout.
 var errAckTimeout = errors.New("route: ack timeout")
 
@@ -83,7 +86,7 @@ func (p *peer) connect() (net.Conn, *frameReader, error) {
 	r := p.r
 	ctx, cancel := context.WithTimeout(r.ctx, r.handshakeTimeout())
 	defer cancel()
-	c, err := r.cfg.Dial(ctx, p.addr)
+	c, err := r.cfg.Transport.Dial(ctx, Peer{Name: p.name, Pool: p.pool, DataAddr: p.addr, BootID: p.bootID})
 	if err != nil {
 		return nil, nil, fmt.Errorf("route: dial %s: %w", p.addr, err)
 	}
@@ -111,10 +114,14 @@ func (p *peer) connect() (net.Conn, *frameReader, error) {
 	if err != nil {
 		return fail(fmt.Errorf("route: hello from %s: %w", p.addr, err))
 	}
-	if h.Name != p.name || h.BootID != p.bootID || h.Proto != wire.Proto {
+	if h.Name != p.name || h.BootID != p.bootID || h.Pool != p.pool || h.Proto != wire.Proto {
 		r.stats.refused.Add(1)
-		return fail(fmt.Errorf("%w: %s answered as %q boot %d proto %d, want %q boot %d proto %d",
-			errBadHello, p.addr, h.Name, h.BootID, h.Proto, p.name, p.bootID, wire.Proto))
+		return fail(fmt.Errorf("%w: %s answered as %q of %q boot %d proto %d, want %q of %q boot %d proto %d",
+			errBadHello, p.addr, h.Name, h.Pool, h.BootID, h.Proto, p.name, p.pool, p.bootID, wire.Proto))
+	}
+	if err := r.cfg.Transport.Verify(c, Peer{Name: h.Name, Pool: h.Pool, BootID: h.BootID}); err != nil {
+		r.stats.refused.Add(1)
+		return fail(fmt.Errorf("%w: %s: %w", errRefused, p.addr, err))
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, fr, nil

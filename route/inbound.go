@@ -94,7 +94,7 @@ func (fr *frameReader) next() (wire.Frame, error) {
 func (r *Router) acceptLoop() {
 	var backoff time.Duration
 	for {
-		c, err := r.cfg.Listener.Accept()
+		c, err := r.cfg.Transport.Accept()
 		if err != nil {
 			if r.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -169,6 +169,14 @@ func (r *Router) serveInbound(c net.Conn) {
 			r.badFrame(remote, err)
 		} else {
 			r.log.Debug().Err(err).Str("remote", remote).Msg("inbound handshake failed")
+		}
+		return
+	}
+	if err := r.cfg.Transport.Verify(c, Peer{Name: h.Name, Pool: h.Pool, BootID: h.BootID}); err != nil {
+		r.stats.refused.Add(1)
+		if ok, n := r.limit.allow("refused " + remote); ok {
+			r.log.Warn().Err(err).Str("remote", remote).Str("peer", h.Name).Str("pool", h.Pool).Int("suppressed", n).
+				Msg("inbound connection refused")
 		}
 		return
 	}

@@ -77,7 +77,7 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{
 		cfg:      cfg,
 		log:      cfg.Logger.With().Str("component", "route").Str("node", cfg.Name).Logger(),
-		hello:    wire.Hello{Name: cfg.Name, BootID: cfg.BootID, Proto: wire.Proto},
+		hello:    wire.Hello{Name: cfg.Name, Pool: cfg.Pool, BootID: cfg.BootID, Proto: wire.Proto},
 		maxEvent: cfg.MaxFrameSize - 8 - 2*binaryMaxVarint,
 		view:     make(map[string]*peer),
 		pools:    make(map[string]*poolState),
@@ -87,7 +87,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.self = newPeer(r, Peer{Name: cfg.Name, Pool: cfg.Pool, DataAddr: cfg.Listener.Addr().String(), BootID: cfg.BootID}, true)
+	r.self = newPeer(r, Peer{Name: cfg.Name, Pool: cfg.Pool, DataAddr: cfg.Transport.Addr().String(), BootID: cfg.BootID}, true)
 	r.mu.Lock()
 	r.rebuildLocked()
 	r.mu.Unlock()
@@ -129,7 +129,7 @@ func (r *Router) goRoutine(f func()) bool {
 }
 
 // Addr returns the listener's address.
-func (r *Router) Addr() string { return r.cfg.Listener.Addr().String() }
+func (r *Router) Addr() string { return r.cfg.Transport.Addr().String() }
 
 // Close stops input, closes the listener and every connection, and waits
 // for the router's goroutines. Events not yet acknowledged are abandoned
@@ -139,7 +139,7 @@ func (r *Router) Close() error {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
 		r.table.Store(&table{closed: true})
-		if e := r.cfg.Listener.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
+		if e := r.cfg.Transport.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
 			err = fmt.Errorf("route: close listener: %w", e)
 		}
 		r.mu.Lock()

@@ -48,8 +48,9 @@ type Stats struct {
 	// Reconnects counts successful reconnections after that.
 	Suspected  uint64
 	Reconnects uint64
-	// Refused counts handshakes refused because the peer answered with
-	// another name or boot id than the view holds (a restarted process).
+	// Refused counts handshakes refused: an outbound peer answered with
+	// another name, pool or boot id than the view holds (a restarted
+	// process), or the transport's Verify refused a hello.
 	Refused uint64
 }
 

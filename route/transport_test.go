@@ -358,7 +358,7 @@ func stubPeer(t *testing.T, name string, boot uint64) (addr string) {
 				t.Errorf("stub hello: %v", err)
 				return
 			}
-			if _, err := c.Write(wire.AppendHello(nil, wire.Hello{Name: name, BootID: boot, Proto: wire.Proto})); err != nil {
+			if _, err := c.Write(wire.AppendHello(nil, wire.Hello{Name: name, Pool: "datanode", BootID: boot, Proto: wire.Proto})); err != nil {
 				t.Errorf("stub hello: %v", err)
 				return
 			}

@@ -14,9 +14,11 @@ import (
 // The length counts the body only (not the six header bytes).
 const (
 	// Version is the frame version this package writes and accepts.
-	Version = 1
+	// Version 2: the hello carries the sender's pool, the ack carries
+	// per-event outcomes.
+	Version = 2
 	// Proto is the event protocol version carried in Hello.
-	Proto = 1
+	Proto = 2
 	// HeaderSize is the size of the frame header (length, version, kind).
 	HeaderSize = 6
 	// BatchHeaderRoom is the room to reserve in front of a batch's events
@@ -24,7 +26,7 @@ const (
 	// header and the batch header in place: frame header, u64 sequence
 	// number and the uvarint event count.
 	BatchHeaderRoom = HeaderSize + 8 + binary.MaxVarintLen64
-	// MaxNameLen bounds the node name in a Hello.
+	// MaxNameLen bounds the node name and the pool name in a Hello.
 	MaxNameLen = 1024
 	// MaxType is the largest valid event type.
 	MaxType = math.MaxUint16
@@ -116,27 +118,31 @@ func appendHeader(b []byte, k Kind, n int) []byte {
 }
 
 // Hello is the handshake each side of an event connection sends first: the
-// sender's node name, its boot id (changes on every restart) and the event
-// protocol version.
+// sender's node name, its pool (role), its boot id (changes on every
+// restart) and the event protocol version.
 type Hello struct {
 	Name   string
+	Pool   string
 	BootID uint64
 	Proto  uint16
 }
 
 // AppendHello appends a hello frame: u16 proto, u64 boot id, uvarint name
-// length, name. It does not allocate when b has room. A name longer than
-// MaxNameLen is encoded but refused by the decoder.
+// length, name, uvarint pool length, pool. It does not allocate when b has
+// room. A name or pool longer than MaxNameLen is encoded but refused by the
+// decoder.
 func AppendHello(b []byte, h Hello) []byte {
-	n := 2 + 8 + uvarintLen(uint64(len(h.Name))) + len(h.Name)
+	n := 2 + 8 + uvarintLen(uint64(len(h.Name))) + len(h.Name) + uvarintLen(uint64(len(h.Pool))) + len(h.Pool)
 	b = appendHeader(b, KindHello, n)
 	b = binary.BigEndian.AppendUint16(b, h.Proto)
 	b = binary.BigEndian.AppendUint64(b, h.BootID)
 	b = binary.AppendUvarint(b, uint64(len(h.Name)))
-	return append(b, h.Name...)
+	b = append(b, h.Name...)
+	b = binary.AppendUvarint(b, uint64(len(h.Pool)))
+	return append(b, h.Pool...)
 }
 
-// Hello decodes a hello frame's body. The name is copied.
+// Hello decodes a hello frame's body. The name and pool are copied.
 func (f Frame) Hello() (Hello, error) {
 	if f.Kind != KindHello {
 		return Hello{}, fmt.Errorf("%w: %s frame, want hello", ErrBadFrame, f.Kind)
@@ -146,16 +152,33 @@ func (f Frame) Hello() (Hello, error) {
 		return Hello{}, fmt.Errorf("%w: hello of %d bytes", ErrBadFrame, len(b))
 	}
 	h := Hello{Proto: binary.BigEndian.Uint16(b), BootID: binary.BigEndian.Uint64(b[2:])}
-	n, k := binary.Uvarint(b[10:])
-	if k <= 0 || n > MaxNameLen {
-		return Hello{}, fmt.Errorf("%w: hello name length", ErrBadFrame)
+	name, b, err := helloString(b[10:], "name")
+	if err != nil {
+		return Hello{}, err
 	}
-	b = b[10+k:]
-	if uint64(len(b)) != n {
-		return Hello{}, fmt.Errorf("%w: hello name of %d bytes, %d present", ErrBadFrame, n, len(b))
+	pool, b, err := helloString(b, "pool")
+	if err != nil {
+		return Hello{}, err
 	}
-	h.Name = string(b)
+	if len(b) != 0 {
+		return Hello{}, fmt.Errorf("%w: %d trailing bytes after hello", ErrBadFrame, len(b))
+	}
+	h.Name, h.Pool = string(name), string(pool)
 	return h, nil
+}
+
+// helloString reads a uvarint length and that many bytes, at most
+// MaxNameLen.
+func helloString(b []byte, what string) (s, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > MaxNameLen {
+		return nil, nil, fmt.Errorf("%w: hello %s length", ErrBadFrame, what)
+	}
+	b = b[k:]
+	if uint64(len(b)) < n {
+		return nil, nil, fmt.Errorf("%w: hello %s of %d bytes, %d present", ErrBadFrame, what, n, len(b))
+	}
+	return b[:n], b[n:], nil
 }
 
 // AppendAck appends an ack frame acknowledging every batch with a sequence

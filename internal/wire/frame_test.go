@@ -10,9 +10,11 @@ import (
 
 func TestHelloRoundTrip(t *testing.T) {
 	tests := map[string]Hello{
-		"empty":  {},
-		"normal": {Name: "datanode-1", BootID: 0xdeadbeefcafe, Proto: Proto},
-		"max":    {Name: string(bytes.Repeat([]byte("n"), MaxNameLen)), BootID: ^uint64(0), Proto: ^uint16(0)},
+		"empty":   {},
+		"normal":  {Name: "datanode-1", Pool: "datanode", BootID: 0xdeadbeefcafe, Proto: Proto},
+		"no pool": {Name: "datanode-1", BootID: 1, Proto: Proto},
+		"max": {Name: string(bytes.Repeat([]byte("n"), MaxNameLen)), Pool: string(bytes.Repeat([]byte("p"), MaxNameLen)),
+			BootID: ^uint64(0), Proto: ^uint16(0)},
 	}
 	for name, h := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -128,9 +130,10 @@ func TestParseFrameErrors(t *testing.T) {
 		"too large":     {in: []byte{0, 0x50, 0, 0}, max: 4 << 20, want: ErrFrameTooLarge},
 		"too large max": {in: []byte{0xff, 0xff, 0xff, 0xff, 1, 2}, max: 1 << 30, want: ErrFrameTooLarge},
 		"version 0":     {in: []byte{0, 0, 0, 1, 0}, want: ErrVersion},
-		"version 2":     {in: []byte{0, 0, 0, 1, 2, 1, 0}, want: ErrVersion},
-		"kind 0":        {in: []byte{0, 0, 0, 0, 1, 0}, want: ErrBadFrame},
-		"kind 9":        {in: []byte{0, 0, 0, 0, 1, 9}, want: ErrBadFrame},
+		"version 1":     {in: []byte{0, 0, 0, 1, 1, 1, 0}, want: ErrVersion},
+		"version 3":     {in: []byte{0, 0, 0, 1, 3, 1, 0}, want: ErrVersion},
+		"kind 0":        {in: []byte{0, 0, 0, 0, Version, 0}, want: ErrBadFrame},
+		"kind 9":        {in: []byte{0, 0, 0, 0, Version, 9}, want: ErrBadFrame},
 		"garbage":       {in: []byte("GET / HTTP/1.1\r\n\r\n"), max: 4 << 20, want: ErrFrameTooLarge},
 	}
 	for name, tc := range tests {
@@ -158,6 +161,10 @@ func TestBodyErrors(t *testing.T) {
 		"hello name short":   {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 'a'), dec: helloErr},
 		"hello name long":    {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 'b'), dec: helloErr},
 		"hello name huge":    {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f), dec: helloErr},
+		"hello no pool len":  {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a'), dec: helloErr},
+		"hello pool short":   {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 2, 'p'), dec: helloErr},
+		"hello pool huge":    {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 0x81, 0x08), dec: helloErr},
+		"hello trailing":     {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 1, 'p', 0), dec: helloErr},
 		"ack short":          {f: frame(KindAck, 1, 2, 3), dec: ackErr},
 		"ack long":           {f: frame(KindAck, make([]byte, 9)...), dec: ackErr},
 		"ack wrong kind":     {f: frame(KindBatch, make([]byte, 8)...), dec: ackErr},
