@@ -92,7 +92,7 @@ func TestCheckPlanted(t *testing.T) {
 		problem       string    // substring of the only file problem
 		example       string    // substring of an example
 	}{
-		"clean": {want: LogReport{Rows: 6}},
+		"clean":      {want: LogReport{Rows: 6}},
 		"clean json": {format: zeeklog.FormatJSON, want: LogReport{Rows: 6}},
 		"missing row": {
 			live: func(r []hostRow) []hostRow { return r[3:5] },
