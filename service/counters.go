@@ -77,7 +77,7 @@ func (c *Counters) AddFacts(f *Facts) {
 		return
 	}
 	c.Facts++
-	if f.broken {
+	if f.OutOfOrder() {
 		c.FactsOutOfOrder++
 	}
 	c.FactLinesCut += uint64(f.cut)

@@ -82,10 +82,12 @@ type Mail struct {
 	// UserAgentHeaders are the values of the message's User-Agent headers in
 	// order (the ones smtp/software.zeek tests for webmail interfaces).
 	UserAgentHeaders []string
-	// Path is SMTP::Info$path: the responder, the originator, then each new
-	// address of the Received headers (the second address a header names,
-	// or its only one, wrapped in brackets, parentheses, braces or spaces).
-	Path []netip.Addr
+	// Received are the addresses of the Received headers in order, each
+	// one that differs from the one before (a header's second address, or
+	// its only one, wrapped in brackets, parentheses, braces or spaces).
+	// SMTP::Info$path is the responder, the originator, then these, without
+	// the first if it is the originator.
+	Received []netip.Addr
 	// FirstReceived is the value of the last Received header of the message
 	// (the earliest hop; SMTP::Info$first_received).
 	FirstReceived string
@@ -99,7 +101,7 @@ const (
 	MaxFactLine = 8 * 1024
 	// maxPending bounds the HTTP requests waiting for their replies.
 	maxPending = 64
-	// maxMailPath bounds SMTP::Info$path (Zeek's max_path_length is 1000).
+	// maxMailPath bounds Mail.Received (Zeek's max_path_length is 1000).
 	maxMailPath = 64
 	// maxMailAgents bounds Mail.UserAgentHeaders.
 	maxMailAgents = 8
@@ -115,28 +117,30 @@ const (
 // The zero value is ready. Feed every packet to the Detector first, then the
 // same packet to Facts.Packet; at connection removal call Finish, which
 // reports what Zeek reports for messages the end of the connection
-// interrupted. Facts allocates only for the protocols it follows, and only
-// buffers the part of a line that a segment boundary cut. It is not safe for
-// concurrent use.
+// interrupted. A Facts is 48 bytes, meant to be embedded in the caller's
+// per-connection state; it allocates only for the protocols it follows,
+// and only buffers the part of a line that a segment boundary cut. It is
+// not safe for concurrent use.
 type Facts struct {
-	dir    [2]stream
-	off    [2]uint32 // in-order payload bytes per direction (saturating)
-	mid    [2]bool   // the direction's next byte continues a line (line protocols)
-	http   *httpFacts
-	ssh    *sshFacts
-	lines  *lineFacts
-	orig   netip.Addr
-	resp   netip.Addr
-	broken bool // a TCP gap or reordering ended the analysis
-	cut    uint32
+	dir   [2]stream
+	http  *httpFacts
+	ssh   *sshFacts
+	lines *lineFacts
+	cut   uint32
+	flags uint8
 }
 
-// SetEndpoints gives the connection's originator and responder addresses,
-// which begin SMTP paths. Call it before the first packet.
-func (f *Facts) SetEndpoints(orig, resp netip.Addr) { f.orig, f.resp = orig, resp }
+// Facts flags.
+const (
+	factSeenOrig uint8 = 1 << iota // the originator sent data
+	factSeenResp                   // the responder sent data
+	factMidOrig                    // the originator's next byte continues a line
+	factMidResp                    // the responder's next byte continues a line
+	factBroken                     // a TCP gap or reordering ended the analysis
+)
 
 // OutOfOrder reports whether a TCP gap or reordering ended the analysis.
-func (f *Facts) OutOfOrder() bool { return f.broken }
+func (f *Facts) OutOfOrder() bool { return f.flags&factBroken != 0 }
 
 // Cut returns how many lines were longer than MaxFactLine and cut.
 func (f *Facts) Cut() uint32 { return f.cut }
@@ -147,7 +151,7 @@ func (f *Facts) Cut() uint32 { return f.cut }
 // event that hands them to the Software framework; the caller stamps them
 // with the packet's time. payload is only read during the call.
 func (f *Facts) Packet(d *Detector, proto uint8, fromOrig bool, seq uint32, payload []byte, out []Fact) []Fact {
-	if proto != protoTCP || len(payload) == 0 || f.broken {
+	if proto != protoTCP || len(payload) == 0 || f.flags&factBroken != 0 {
 		return out
 	}
 	i := 0
@@ -156,15 +160,15 @@ func (f *Facts) Packet(d *Detector, proto uint8, fromOrig bool, seq uint32, payl
 	}
 	data, ok := f.dir[i].feed(seq, payload)
 	if !ok {
-		f.broken = true
+		f.flags |= factBroken
 		return out
 	}
 	if len(data) == 0 {
 		return out
 	}
-	off := f.off[i]
-	f.off[i] = satAdd(off, len(data))
-	if off == 0 && fromOrig && f.http == nil && d.conf.Has(HTTP) {
+	first := f.flags&(factSeenOrig<<i) == 0
+	f.flags |= factSeenOrig << i
+	if first && fromOrig && f.http == nil && d.conf.Has(HTTP) {
 		f.http = &httpFacts{}
 	}
 	if f.http != nil {
@@ -173,7 +177,7 @@ func (f *Facts) Packet(d *Detector, proto uint8, fromOrig bool, seq uint32, payl
 		}
 		out = f.http.data(f, fromOrig, data, out)
 	}
-	out = f.sshData(d, i, off, data, out)
+	out = f.sshData(d, i, first, data, out)
 	if d.conf&lineProtos != 0 && f.lines == nil {
 		f.lines = &lineFacts{}
 	}
@@ -200,11 +204,21 @@ func (f *Facts) Finish(out []Fact) []Fact {
 
 // track keeps line framing for a direction no line protocol parses yet.
 func (f *Facts) track(i int, data []byte) {
-	if j := bytes.LastIndexByte(data, '\n'); j >= 0 {
-		f.mid[i] = j != len(data)-1
+	mid := factMidOrig << i
+	if j := bytes.LastIndexByte(data, '\n'); j >= 0 && j == len(data)-1 {
+		f.flags &^= mid
 	} else {
-		f.mid[i] = true
+		f.flags |= mid
 	}
+}
+
+// takeMid reports whether direction i's next byte continues a line, and
+// forgets it.
+func (f *Facts) takeMid(i int) bool {
+	mid := factMidOrig << i
+	was := f.flags&mid != 0
+	f.flags &^= mid
+	return was
 }
 
 // lineBuf assembles the lines of one direction across segments. A line that
@@ -265,15 +279,15 @@ type sshFacts struct {
 // "SSH-1." or "SSH-2." (any case) at the start of both directions; the
 // analyzer then raises ssh_client_version and ssh_server_version with each
 // side's first line. Both are reported once the second side started.
-func (f *Facts) sshData(d *Detector, i int, off uint32, data []byte, out []Fact) []Fact {
-	if off == 0 && f.ssh == nil && d.flags&(fSSHOrig|fSSHResp) != 0 && isSSHVersion(data) {
+func (f *Facts) sshData(d *Detector, i int, first bool, data []byte, out []Fact) []Fact {
+	if first && f.ssh == nil && d.flags&(fSSHOrig|fSSHResp) != 0 && isSSHVersion(data) {
 		f.ssh = &sshFacts{}
 	}
 	s := f.ssh
 	if s == nil {
 		return out
 	}
-	if off == 0 && !isSSHVersion(data) {
+	if first && !isSSHVersion(data) {
 		s.done[i] = true // this side does not speak SSH
 	}
 	if !s.done[i] && (s.line[i] == nil || s.line[i][len(s.line[i])-1] != '\n') {

@@ -2,7 +2,6 @@ package service
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ func traceFacts(t *testing.T, name string) []string {
 	for _, c := range readTrace(t, name) {
 		var d Detector
 		var f Facts
-		f.SetEndpoints(c.orig, c.resp)
 		id := fmt.Sprintf("%s:%d->%s:%d", c.orig, c.origPort, c.resp, c.respPort)
 		for k, p := range c.pkts {
 			if k == 0 {
@@ -121,9 +119,7 @@ type session struct {
 }
 
 func newSession(seg int) *session {
-	s := &session{seg: seg, seq: [2]uint32{1000, 90000}}
-	s.f.SetEndpoints(netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("192.0.2.25"))
-	return s
+	return &session{seg: seg, seq: [2]uint32{1000, 90000}}
 }
 
 func (s *session) send(fromOrig bool, msg string) {
@@ -157,7 +153,7 @@ func factStrings(fs []Fact) []string {
 	for i, f := range fs {
 		out[i] = f.Kind.String() + " " + f.Value
 		if f.Mail != nil {
-			out[i] += fmt.Sprintf(" path=%v agents=%q first=%q", f.Mail.Path, f.Mail.UserAgentHeaders, f.Mail.FirstReceived)
+			out[i] += fmt.Sprintf(" received=%v agents=%q first=%q", f.Mail.Received, f.Mail.UserAgentHeaders, f.Mail.FirstReceived)
 		}
 	}
 	return out
@@ -344,10 +340,10 @@ func TestFactsSMTP(t *testing.T) {
 		{false, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n"},
 		{true, "X-Mailer: Microsoft Outlook 16.0\r\nReceived: (qmail 1234 invoked by uid 0)\r\n"},
 	}, []string{
-		"smtp_user_agent " + ua + " path=[192.0.2.25 10.0.0.5 198.51.100.7 10.0.0.5] agents=[\"" + ua + "\"] " +
+		"smtp_user_agent " + ua + " received=[198.51.100.7 10.0.0.5] agents=[\"" + ua + "\"] " +
 			"first=\"from laptop ([10.0.0.5]) by client.example.org\"",
 		// The connection ends inside the third message.
-		"smtp_user_agent Microsoft Outlook 16.0 path=[192.0.2.25 10.0.0.5] agents=[] first=\"(qmail 1234 invoked by uid 0)\"",
+		"smtp_user_agent Microsoft Outlook 16.0 received=[] agents=[] first=\"(qmail 1234 invoked by uid 0)\"",
 	})
 	// After STARTTLS is accepted the rest is TLS.
 	runAllSegmentations(t, conversation{

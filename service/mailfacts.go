@@ -46,8 +46,8 @@ const (
 
 // data parses one direction's in-order data line by line.
 func (l *lineFacts) data(f *Facts, d *Detector, i int, p []byte, out []Fact) []Fact {
-	if l.lb[i].buf == nil && !l.lb[i].long && f.mid[i] {
-		l.skip[i], f.mid[i] = true, false
+	if f.takeMid(i) {
+		l.skip[i] = true
 	}
 	for len(p) > 0 {
 		if l.skip[i] {
@@ -141,7 +141,7 @@ func (l *lineFacts) serverLine(f *Facts, d *Detector, line []byte, out []Fact) [
 		l.smtpStop = true
 	case l.expectData && code == 354:
 		l.expectData, l.inData, l.inHeader = false, true, true
-		l.mail = &Mail{Path: []netip.Addr{f.resp, f.orig}}
+		l.mail = &Mail{}
 		l.hdr = mailOther
 	}
 	return out
@@ -206,8 +206,9 @@ func (l *lineFacts) endHeader() {
 		}
 	case mailReceived:
 		m.FirstReceived = v
-		if ip, ok := smtpHeaderAddr(l.val); ok && m.Path[len(m.Path)-1] != ip && len(m.Path) < maxMailPath {
-			m.Path = append(m.Path, ip)
+		if ip, ok := smtpHeaderAddr(l.val); ok && len(m.Received) < maxMailPath &&
+			(len(m.Received) == 0 || m.Received[len(m.Received)-1] != ip) {
+			m.Received = append(m.Received, ip)
 		}
 	}
 }

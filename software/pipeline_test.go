@@ -39,9 +39,6 @@ func (a *connAnalyzer) Packet(c *flow.Conn, fromOrig bool, pk *packet.Packet) {
 	if !a.started {
 		a.started = true
 		a.d.SetPartial(c.Proto() == packet.ProtoTCP && !pk.Has(packet.FlagSYN))
-		orig, _ := c.Orig()
-		resp, _ := c.Resp()
-		a.f.SetEndpoints(orig, resp)
 	}
 	seq := pk.Seq
 	if pk.Has(packet.FlagSYN) {

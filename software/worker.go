@@ -99,19 +99,24 @@ func FromFact(dst []Info, f *service.Fact, c Conn, cfg *WorkerConfig) []Info {
 }
 
 // fromMail is smtp/software.zeek's log_smtp handler: the mail client is the
-// last address of the message's path, or, for a webmail interface reached
-// over HTTP, the one before.
+// last address of the message's path (SMTP::Info$path: the responder, the
+// originator, then the Received addresses), or, for a webmail interface
+// reached over HTTP, the one before.
 func fromMail(dst []Info, f *service.Fact, c Conn, cfg *WorkerConfig) []Info {
 	m := f.Mail
-	if m == nil || len(m.Path) == 0 || !cfg.Nets.Matches(c.Orig, cfg.MailClients) {
+	if m == nil || !cfg.Nets.Matches(c.Orig, cfg.MailClients) {
 		return dst
 	}
-	i := Info{Host: m.Path[len(m.Path)-1], Type: SMTPMailClient, Unparsed: m.UserAgent}
+	path := append([]netip.Addr{c.Resp, c.Orig}, m.Received...)
+	if len(m.Received) > 0 && m.Received[0] == c.Orig {
+		path = append(path[:2], m.Received[1:]...)
+	}
+	i := Info{Host: path[len(path)-1], Type: SMTPMailClient, Unparsed: m.UserAgent}
 	for _, ua := range m.UserAgentHeaders {
 		if reWebmail.MatchString(ua) {
 			i.Type = SMTPWebmailServer
-			if strings.Contains(m.FirstReceived, "via HTTP") && len(m.Path) >= 2 {
-				i.Host = m.Path[len(m.Path)-2]
+			if strings.Contains(m.FirstReceived, "via HTTP") {
+				i.Host = path[len(path)-2]
 			}
 			break
 		}

@@ -17,7 +17,7 @@ func TestFromFact(t *testing.T) {
 	local := WorkerConfig{Nets: site.NewNets(netip.MustParsePrefix("10.0.0.0/8"))}
 	mail := func(ua string, agents []string, first string) *service.Fact {
 		return &service.Fact{Kind: service.SMTPUserAgent, Value: ua, Mail: &service.Mail{UserAgent: ua,
-			UserAgentHeaders: agents, Path: []netip.Addr{resp, orig, relay}, FirstReceived: first}}
+			UserAgentHeaders: agents, Received: []netip.Addr{orig, relay}, FirstReceived: first}}
 	}
 	for name, tc := range map[string]struct {
 		f    *service.Fact
@@ -40,6 +40,10 @@ func TestFromFact(t *testing.T) {
 		"webmail mta": {mail("IMP/H3 (4.1) (IMP)", []string{"IMP/H3 (4.1) (IMP)"}, "from x"), local, "10.9.9.9 0 false SMTP::WEBMAIL_SERVER IMP/H3 (4.1) (IMP)"},
 		"x-mailer":    {mail("ZimbraWebClient", nil, "via HTTP"), local, "10.9.9.9 0 false SMTP::MAIL_CLIENT ZimbraWebClient"},
 		"remote orig": {mail("Thunderbird", nil, ""), WorkerConfig{}, ""},
+		"no received": {&service.Fact{Kind: service.SMTPUserAgent, Value: "a", Mail: &service.Mail{UserAgent: "a"}}, local,
+			"10.0.0.5 0 false SMTP::MAIL_CLIENT a"},
+		"webmail no received": {&service.Fact{Kind: service.SMTPUserAgent, Value: "NeoMail", Mail: &service.Mail{UserAgent: "NeoMail",
+			UserAgentHeaders: []string{"NeoMail"}, FirstReceived: "via HTTP"}}, local, "192.0.2.25 0 false SMTP::WEBMAIL_SERVER NeoMail"},
 	} {
 		got := FromFact(nil, tc.f, c, &tc.cfg)
 		s := ""
