@@ -68,8 +68,9 @@ func (o *Owner) Export(part uint32) []byte {
 	b := []byte{stateVersion}
 	p := o.parts[part]
 	if p == nil {
-		return binary.AppendUvarint(b, 0)
+		return binary.AppendUvarint(binary.AppendVarint(b, 0), 0)
 	}
+	b = binary.AppendVarint(b, unixNano(p.clock))
 	addrs := make([]netip.Addr, 0, len(p.hosts))
 	for a := range p.hosts {
 		addrs = append(addrs, a)
@@ -110,6 +111,9 @@ func decodePartition(b []byte) (*partition, error) {
 	}
 	d := decoder{b: b[1:]}
 	p := &partition{hosts: map[netip.Addr]*hostSoftware{}}
+	if c := d.varint(); c != 0 {
+		p.clock = time.Unix(0, c)
+	}
 	for nh := d.count(); nh > 0 && d.err == nil; nh-- {
 		a := d.addr()
 		h := &hostSoftware{created: time.Unix(0, d.varint()), names: map[string]*versionSet{}}
@@ -131,6 +135,14 @@ func decodePartition(b []byte) (*partition, error) {
 		return nil, d.err
 	}
 	return p, nil
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func appendString(b []byte, s string) []byte {

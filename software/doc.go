@@ -38,7 +38,7 @@
 //
 // and the owner's, for each Info received:
 //
-//	r := o.Apply(partitionOf(i.Host), i, now)
+//	r := o.Apply(partitionOf(i.Host), i, i.TS) // network time from the event
 //	if r.Log { toManager(i.Row()) }
 //	if r.Notice { raise(r.Change) }
 //

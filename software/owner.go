@@ -44,8 +44,10 @@ type Owner struct {
 	parts       map[uint32]*partition
 }
 
-// partition is the state of one ring partition.
+// partition is the state of one ring partition: its network time (the
+// latest time anything was applied to it) and its hosts.
 type partition struct {
+	clock time.Time
 	hosts map[netip.Addr]*hostSoftware
 }
 
@@ -97,12 +99,19 @@ type Result struct {
 // When more than the configured number of versions were seen, the set
 // restarts with the newest one. A host's software is forgotten Expire after
 // the host was first registered, whether or not Expire ran.
+//
+// The partition's network time never goes back: an Info applied at a time
+// before the partition's latest is registered at the latest.
 func (o *Owner) Apply(part uint32, ev Info, now time.Time) Result {
 	p := o.parts[part]
 	if p == nil {
 		p = &partition{hosts: map[netip.Addr]*hostSoftware{}}
 		o.parts[part] = p
 	}
+	if now.After(p.clock) {
+		p.clock = now
+	}
+	now = p.clock
 	h := p.hosts[ev.Host]
 	if h == nil || !now.Before(h.created.Add(o.expire)) {
 		h = &hostSoftware{created: now, names: map[string]*versionSet{}}
@@ -132,13 +141,15 @@ func (o *Owner) Apply(part uint32, ev Info, now time.Time) Result {
 	return r
 }
 
-// Expire forgets the hosts registered Expire or longer before now and
-// returns how many.
-func (o *Owner) Expire(now time.Time) int {
+// Expire forgets, in every partition, the hosts registered Expire or
+// longer before the partition's network time, and returns how many. It
+// changes no decision (Apply treats such a host as new anyway); it frees
+// the memory.
+func (o *Owner) Expire() int {
 	n := 0
 	for part, p := range o.parts {
 		for a, h := range p.hosts {
-			if !now.Before(h.created.Add(o.expire)) {
+			if !p.clock.Before(h.created.Add(o.expire)) {
 				delete(p.hosts, a)
 				n++
 			}
@@ -148,6 +159,24 @@ func (o *Owner) Expire(now time.Time) int {
 		}
 	}
 	return n
+}
+
+// Unregister takes back the registration of i in partition part, whose
+// record could not be delivered: its version is forgotten, so it is logged
+// when it is found again (the name too, when it was its only version).
+func (o *Owner) Unregister(part uint32, i *Info) {
+	p := o.parts[part]
+	if p == nil {
+		return
+	}
+	if h := p.hosts[i.Host]; h != nil {
+		if s := h.names[i.Name]; s != nil {
+			delete(s.seen, i.VersionString())
+			if len(s.seen) == 0 {
+				delete(h.names, i.Name)
+			}
+		}
+	}
 }
 
 // Drop forgets partition part.
@@ -182,10 +211,10 @@ func (o *Owner) Import(part uint32, b []byte) error {
 
 // Merge combines partition part with the state b, an Export of another copy
 // of it (after a split): the hosts and versions known to either are known,
-// a host's registration time is the earlier one, and the most recent
-// registration per name is the later one (ties broken by content). Merge is
-// idempotent, commutative and associative. On error the partition is left
-// unchanged.
+// a host's registration time is the earlier one, the most recent
+// registration per name is the later one (ties broken by content), and the
+// network time is the later one. Merge is idempotent, commutative and
+// associative. On error the partition is left unchanged.
 func (o *Owner) Merge(part uint32, b []byte) error {
 	q, err := decodePartition(b)
 	if err != nil {
@@ -197,6 +226,9 @@ func (o *Owner) Merge(part uint32, b []byte) error {
 			o.parts[part] = q
 		}
 		return nil
+	}
+	if q.clock.After(p.clock) {
+		p.clock = q.clock
 	}
 	for a, qh := range q.hosts {
 		h := p.hosts[a]

@@ -268,7 +268,8 @@ func TestOwnerExpire(t *testing.T) {
 			t.Fatal("logged again before a day")
 		}
 		if sweep {
-			if n := o.Expire(t0.Add(DefaultExpire)); n != 1 || o.Hosts() != 0 || o.Partitions() != 0 {
+			o.Apply(1, Info{Host: netip.MustParseAddr("192.0.2.9"), Name: "y"}, t0.Add(DefaultExpire))
+			if n := o.Expire(); n != 1 || o.Hosts() != 1 || o.Partitions() != 1 {
 				t.Fatalf("expired %d, %d hosts left", n, o.Hosts())
 			}
 		}
@@ -276,6 +277,32 @@ func TestOwnerExpire(t *testing.T) {
 			t.Fatalf("sweep %v: after a day: %+v", sweep, r)
 		}
 	}
+}
+
+// TestOwnerUnregisterAndClock: an undelivered registration is taken back
+// and logged again when found again; a late event is registered at the
+// partition's network time, which never goes back.
+func TestOwnerUnregisterAndClock(t *testing.T) {
+	o := NewOwner(OwnerConfig{})
+	h := netip.MustParseAddr("192.0.2.1")
+	t0 := time.Unix(1700000000, 0)
+	v1 := Info{Host: h, Name: "x", Unparsed: "x/1"}
+	v2 := Info{Host: h, Name: "x", Unparsed: "x/2"}
+	o.Apply(0, v1, t0)
+	o.Unregister(0, &v1)
+	if r := o.Apply(0, v1, t0); !r.Log || r.Change != nil {
+		t.Fatalf("after Unregister of the only version: %+v", r)
+	}
+	o.Apply(0, v2, t0)
+	o.Unregister(0, &v2)
+	if r := o.Apply(0, v2, t0.Add(time.Hour)); !r.Log || r.Change == nil || r.Change.Old.Unparsed != "x/2" {
+		t.Fatalf("after Unregister of the second version: %+v", r)
+	}
+	late := Info{Host: h, Name: "x", Unparsed: "x/3"}
+	if r := o.Apply(0, late, t0); !r.Change.TS.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("late event changed at %v, want the partition's time %v", r.Change.TS, t0.Add(time.Hour))
+	}
+	o.Unregister(1, &v1) // no such partition: nothing happens
 }
 
 // states returns the exports of partition 0 of n Owners, each fed a random
@@ -372,7 +399,7 @@ func TestExportImport(t *testing.T) {
 		}
 	}
 	o := NewOwner(OwnerConfig{})
-	for _, bad := range [][]byte{nil, {2}, {1}, {1, 1}, {1, 1, 4, 1, 2}, append(NewOwner(OwnerConfig{}).Export(0), 0)} {
+	for _, bad := range [][]byte{nil, {2}, {1}, {1, 0}, {1, 0, 1}, {1, 0, 1, 4, 1, 2}, append(NewOwner(OwnerConfig{}).Export(0), 0)} {
 		if err := o.Import(0, bad); err == nil {
 			t.Errorf("Import(%x) accepted", bad)
 		}
