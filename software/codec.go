@@ -64,7 +64,7 @@ func DecodeInfo(b []byte) (Info, []byte, error) {
 
 // Export returns the state of partition part in a canonical encoding
 // (equal states encode equally); an empty partition encodes as well.
-func (o *Owner) Export(part uint32) []byte {
+func (o *Owner) Export(part int) []byte {
 	b := []byte{stateVersion}
 	p := o.parts[part]
 	if p == nil {

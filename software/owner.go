@@ -41,7 +41,7 @@ type Owner struct {
 	maxVersions int
 	expire      time.Duration
 	interesting map[string]bool
-	parts       map[uint32]*partition
+	parts       map[int]*partition
 }
 
 // partition is the state of one ring partition: its network time (the
@@ -67,7 +67,7 @@ type versionSet struct {
 // NewOwner returns an empty Owner.
 func NewOwner(cfg OwnerConfig) *Owner {
 	o := &Owner{maxVersions: cfg.MaxVersions, expire: cfg.Expire, interesting: map[string]bool{},
-		parts: map[uint32]*partition{}}
+		parts: map[int]*partition{}}
 	if o.maxVersions == 0 {
 		o.maxVersions = DefaultMaxVersions
 	}
@@ -102,7 +102,7 @@ type Result struct {
 //
 // The partition's network time never goes back: an Info applied at a time
 // before the partition's latest is registered at the latest.
-func (o *Owner) Apply(part uint32, ev Info, now time.Time) Result {
+func (o *Owner) Apply(part int, ev Info, now time.Time) Result {
 	p := o.parts[part]
 	if p == nil {
 		p = &partition{hosts: map[netip.Addr]*hostSoftware{}}
@@ -164,7 +164,7 @@ func (o *Owner) Expire() int {
 // Unregister takes back the registration of i in partition part, whose
 // record could not be delivered: its version is forgotten, so it is logged
 // when it is found again (the name too, when it was its only version).
-func (o *Owner) Unregister(part uint32, i *Info) {
+func (o *Owner) Unregister(part int, i *Info) {
 	p := o.parts[part]
 	if p == nil {
 		return
@@ -180,7 +180,7 @@ func (o *Owner) Unregister(part uint32, i *Info) {
 }
 
 // Drop forgets partition part.
-func (o *Owner) Drop(part uint32) { delete(o.parts, part) }
+func (o *Owner) Drop(part int) { delete(o.parts, part) }
 
 // Hosts returns the number of hosts tracked in all partitions.
 func (o *Owner) Hosts() int {
@@ -196,7 +196,7 @@ func (o *Owner) Partitions() int { return len(o.parts) }
 
 // Import replaces partition part with the state b, an Export of it (taking
 // over a partition). On error the partition is left unchanged.
-func (o *Owner) Import(part uint32, b []byte) error {
+func (o *Owner) Import(part int, b []byte) error {
 	p, err := decodePartition(b)
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func (o *Owner) Import(part uint32, b []byte) error {
 // registration per name is the later one (ties broken by content), and the
 // network time is the later one. Merge is idempotent, commutative and
 // associative. On error the partition is left unchanged.
-func (o *Owner) Merge(part uint32, b []byte) error {
+func (o *Owner) Merge(part int, b []byte) error {
 	q, err := decodePartition(b)
 	if err != nil {
 		return err

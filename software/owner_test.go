@@ -213,7 +213,7 @@ func TestOwnerAgainstReference(t *testing.T) {
 		ref := &refOwner{max: 3, expire: 10 * time.Minute}
 		for k, ev := range evs {
 			// A host always lies in the same partition.
-			part := uint32(ev.Host.As16()[15] % 2)
+			part := int(ev.Host.As16()[15] % 2)
 			got, want := o.Apply(part, ev, times[k]), ref.register(ev, times[k], "OpenSSH")
 			if got.Log != want.Log || got.Notice != want.Notice || (got.Change == nil) != (want.Change == nil) ||
 				got.Change != nil && (Cmp(got.Change.Old.Version, want.Change.Old.Version) != 0 ||

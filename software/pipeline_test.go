@@ -62,7 +62,7 @@ func (p *pipeline) found(c *flow.Conn, ts time.Time) {
 	resp, port := c.Resp()
 	for k := range p.facts {
 		for _, i := range FromFact(nil, &p.facts[k], Conn{Orig: orig, Resp: resp, RespPort: port}, p.w.Config()) {
-			part := uint32(i.Host.As16()[15]) % 7
+			part := int(i.Host.As16()[15]) % 7
 			sent, ok := p.w.Found(part, i, ts)
 			if !ok {
 				continue

@@ -143,7 +143,7 @@ type foundKey struct {
 type Worker struct {
 	cfg      WorkerConfig
 	interval time.Duration
-	cache    map[uint32]map[foundKey]time.Time
+	cache    map[int]map[foundKey]time.Time
 	size     int
 
 	// Suppressed counts detections not sent because the cache had them;
@@ -154,7 +154,7 @@ type Worker struct {
 
 // NewWorker returns a Worker with an empty cache.
 func NewWorker(cfg WorkerConfig) *Worker {
-	w := &Worker{cfg: cfg, interval: cfg.FoundCacheInterval, cache: map[uint32]map[foundKey]time.Time{}}
+	w := &Worker{cfg: cfg, interval: cfg.FoundCacheInterval, cache: map[int]map[foundKey]time.Time{}}
 	if w.interval == 0 {
 		w.interval = DefaultFoundCacheInterval
 	}
@@ -169,14 +169,13 @@ func (w *Worker) Config() *WorkerConfig { return &w.cfg }
 // host's owner (time set, version parsed when i has none), or false when
 // the host is not tracked or the same detection was sent less than the
 // cache interval ago.
-func (w *Worker) Found(part uint32, i Info, now time.Time) (Info, bool) {
+func (w *Worker) Found(part int, i Info, now time.Time) (Info, bool) {
 	if !i.ForceLog && !w.cfg.Nets.Matches(i.Host, w.cfg.Tracking) {
 		w.Untracked++
 		return Info{}, false
 	}
 	if w.interval > 0 {
-		k := foundKey{host: i.Host, port: i.Port, hasPort: i.HasPort, typ: i.Type, forceLog: i.ForceLog,
-			name: i.Name, unparsed: i.Unparsed}
+		k := keyOf(&i)
 		c := w.cache[part]
 		if t, ok := c[k]; ok && now.Before(t.Add(w.interval)) {
 			w.Suppressed++
@@ -205,10 +204,30 @@ func (w *Worker) Found(part uint32, i Info, now time.Time) (Info, bool) {
 	return i, true
 }
 
-// Drop forgets the cache entries of partition part (its owner changed).
-func (w *Worker) Drop(part uint32) {
-	w.size -= len(w.cache[part])
+// Forget removes detection i from partition part's cache: it could not be
+// sent, so it is sent when it is found again.
+func (w *Worker) Forget(part int, i Info) {
+	c := w.cache[part]
+	if k := keyOf(&i); c != nil {
+		if _, ok := c[k]; ok {
+			delete(c, k)
+			w.size--
+		}
+	}
+}
+
+func keyOf(i *Info) foundKey {
+	return foundKey{host: i.Host, port: i.Port, hasPort: i.HasPort, typ: i.Type, forceLog: i.ForceLog,
+		name: i.Name, unparsed: i.Unparsed}
+}
+
+// Drop forgets the cache entries of partition part (its owner changed) and
+// returns how many.
+func (w *Worker) Drop(part int) int {
+	n := len(w.cache[part])
+	w.size -= n
 	delete(w.cache, part)
+	return n
 }
 
 // Expire forgets the cache entries older than the cache interval at now.

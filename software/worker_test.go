@@ -83,14 +83,16 @@ func TestWorkerCache(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	a := Info{Host: netip.MustParseAddr("192.0.2.1"), Type: HTTPBrowser, Unparsed: "curl/8.5.0"}
 	b := Info{Host: netip.MustParseAddr("192.0.2.2"), Type: HTTPBrowser, Unparsed: "curl/8.5.0"}
-	sent := func(part uint32, i Info, at time.Time) bool { _, ok := w.Found(part, i, at); return ok }
+	sent := func(part int, i Info, at time.Time) bool { _, ok := w.Found(part, i, at); return ok }
 	if !sent(1, a, now) || !sent(2, b, now) {
 		t.Fatal("first detections not sent")
 	}
 	if sent(1, a, now.Add(time.Minute)) || sent(2, b, now.Add(time.Minute)) || w.Suppressed != 2 {
 		t.Fatal("repeated detections sent")
 	}
-	w.Drop(1)
+	if n := w.Drop(1); n != 1 {
+		t.Fatalf("Drop(1) dropped %d entries", n)
+	}
 	if !sent(1, a, now.Add(2*time.Minute)) || sent(2, b, now.Add(2*time.Minute)) {
 		t.Fatal("Drop(1) did not resend exactly partition 1's detection")
 	}
@@ -105,6 +107,14 @@ func TestWorkerCache(t *testing.T) {
 	got, _ := w.Found(3, Info{Host: a.Host, Unparsed: "Apache/2.4.58 (Unix)"}, now)
 	if got.Name != "Apache" || got.Version.Major != 2 || got.Version.Minor2 != 58 || !got.TS.Equal(now) {
 		t.Errorf("parsed %+v", got)
+	}
+	c := Info{Host: netip.MustParseAddr("192.0.2.3"), Type: SSHClient, Unparsed: "PuTTY"}
+	if !sent(4, c, now) {
+		t.Fatal("c not sent")
+	}
+	w.Forget(4, c) // its send failed
+	if !sent(4, c, now) {
+		t.Fatal("c not sent again after Forget")
 	}
 	off := NewWorker(WorkerConfig{Tracking: site.AllHosts, FoundCacheInterval: -1})
 	for range 3 {
