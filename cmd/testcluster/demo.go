@@ -126,7 +126,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		"--gen-rate="+strconv.Itoa(cfg.rate), "--gen-hosts="+strconv.Itoa(cfg.hosts))
 	workerArgs = append(workerArgs, scanners...)
 	c, err := testcluster.Start(ctx, testcluster.Options{
-		Binary: bin, Dir: dir,
+		Binary: bin, Dir: dir, Profile: cfg.profile,
 		Managers: cfg.managers, Datanodes: cfg.datanodes, Workers: cfg.workers,
 		Args: map[string][]string{
 			testcluster.RoleManager:  every,

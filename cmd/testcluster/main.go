@@ -19,6 +19,19 @@
 // wrote. Exit status 0 when everything worked (including at least one scan
 // notice and one SumStats epoch result), 1 with a message saying what did
 // not.
+//
+// Chaos mode runs a reproducible random schedule of faults under generated
+// traffic and then checks every log the managers wrote against ground truth
+// (the generators' own record of what they produced):
+//
+//	go run ./cmd/testcluster --chaos --seed 1 --duration 5m --faults all
+//	go run ./cmd/testcluster --chaos --seed 1 --dry-run     # the schedule only
+//
+// It prints the schedule first (the same seed gives the same faults at the
+// same points), each fault action as it happens, the traffic every 5 s, and
+// at the end missing / duplicate / wrong rows per log, whether every file is
+// intact, and every datanode a worker suspected with no fault on it. Exit
+// status 0 within the bound, 1 beyond it, 2 for bad flags.
 package main
 
 import (
@@ -41,7 +54,11 @@ type config struct {
 	rate, hosts                  int
 	seed                         int64
 	kill, keep, bench, verbose   bool
-	analyses                     bool // scanners in the traffic, SumStats definitions
+	analyses                     bool   // scanners in the traffic, SumStats definitions
+	chaos                        bool   // --chaos: a fault schedule, then every log checked
+	faults                       string // --faults: the kinds of the schedule
+	profile                      string // --gossip-profile
+	dryRun                       bool   // --dry-run: print the chaos schedule only
 }
 
 func main() {
@@ -56,13 +73,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.datanodes, "datanodes", 3, "number of datanodes")
 	fs.IntVar(&cfg.workers, "workers", 2, "number of workers on generated traffic")
 	fs.DurationVar(&cfg.duration, "duration", 4*time.Second, "traffic time before the kill, and again after re-convergence")
-	fs.IntVar(&cfg.rate, "rate", 5000, "connections per second per worker")
-	fs.IntVar(&cfg.hosts, "hosts", 100000, "distinct client hosts per worker's generator")
+	fs.IntVar(&cfg.rate, "rate", 5000, "connections per second per worker (--chaos: default 2000)")
+	fs.IntVar(&cfg.hosts, "hosts", 100000, "distinct client hosts per worker's generator (--chaos: default 10000000)")
 	fs.Int64Var(&cfg.seed, "seed", 1, "generator seed (worker i uses seed+i)")
 	fs.BoolVar(&cfg.kill, "kill", true, "SIGKILL one datanode midway")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the directory with the binary, node logs and Zeek logs")
 	fs.BoolVar(&cfg.bench, "bench", false, "benchmark: unthrottled workers, no kill; prints events per second")
 	fs.BoolVar(&cfg.analyses, "analyses", true, "add remote scanners to the traffic and load SumStats definitions; check their notices and results (-bench: default false)")
+	fs.BoolVar(&cfg.chaos, "chaos", false, "chaos mode: a reproducible random schedule of faults (from --seed) under generated traffic for --duration (default 60s), then every log checked against ground truth; exit 1 beyond the bound")
+	fs.StringVar(&cfg.faults, "faults", "all", "chaos mode: comma-separated fault kinds: kill-manager, stop-manager, disk-full, partition-manager, kill-datanode, stop-datanode, leave-datanode, partition-datanode, add-datanode, or all")
+	fs.BoolVar(&cfg.dryRun, "dry-run", false, "chaos mode: print the schedule and exit")
+	fs.StringVar(&cfg.profile, "gossip-profile", "", "every node's --gossip-profile: fast, local or lan (default fast; with --chaos local, whose 200 ms probe timeout does not take a busy node on a loaded machine for dead)")
 	fs.BoolVar(&cfg.verbose, "v", false, "log the harness's own events (node ready, signalled, exited) to stderr")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -91,14 +112,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "testcluster: --rate must be >= 0 and --hosts >= 1")
 		return 2
 	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if cfg.chaos {
+		if cfg.bench {
+			fmt.Fprintln(stderr, "testcluster: --chaos and -bench exclude each other")
+			return 2
+		}
+		if !explicit["duration"] {
+			cfg.duration = time.Minute
+		}
+		if cfg.profile == "" {
+			cfg.profile = "local"
+		}
+		// Enough distinct hosts that the known_hosts records keep coming
+		// at about the connection rate for minutes.
+		if !explicit["hosts"] {
+			cfg.hosts = 10_000_000
+		}
+		if !explicit["rate"] {
+			cfg.rate = 2000
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runChaos(ctx, cfg, stdout, logger(cfg, stderr))
+	}
 	if cfg.bench {
 		cfg.kill = false
 		cfg.rate = 0
 		// The benchmark measures the transport on the same traffic as
 		// before the analyses existed, unless asked for them.
-		explicit := false
-		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "analyses" })
-		if !explicit {
+		if !explicit["analyses"] {
 			cfg.analyses = false
 		}
 	}
@@ -109,11 +153,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := zerolog.Nop()
-	if cfg.verbose {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger()
-	}
-	d := &demo{cfg: cfg, out: stdout, log: log, start: time.Now()}
+	d := &demo{cfg: cfg, out: stdout, log: logger(cfg, stderr), start: time.Now()}
 	if err := d.run(ctx); err != nil {
 		d.say("FAILED: %v", err)
 		if d.dir != "" {
@@ -122,4 +162,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// logger is the harness's own log: on stderr with -v, else none.
+func logger(cfg config, stderr io.Writer) zerolog.Logger {
+	if !cfg.verbose {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.ConsoleWriter{Out: stderr, TimeFormat: "15:04:05.000"}).With().Timestamp().Logger()
 }

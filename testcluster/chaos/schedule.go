@@ -141,9 +141,9 @@ func (f Fault) End() time.Duration { return f.At + f.For }
 
 func (f Fault) String() string {
 	if f.Kind == AddDatanode {
-		return fmt.Sprintf("at %8s  %-18s %s", fmtOffset(f.At), f.Kind, f.Target)
+		return fmt.Sprintf("at %9s  %-18s %s", fmtOffset(f.At), f.Kind, f.Target)
 	}
-	return fmt.Sprintf("at %8s  %-18s %-12s for %s", fmtOffset(f.At), f.Kind, f.Target, fmtOffset(f.For))
+	return fmt.Sprintf("at %9s  %-18s %-12s for %s", fmtOffset(f.At), f.Kind, f.Target, fmtOffset(f.For))
 }
 
 func fmtOffset(d time.Duration) string { return d.Round(time.Millisecond).String() }

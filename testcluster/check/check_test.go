@@ -129,6 +129,11 @@ func TestCheckPlanted(t *testing.T) {
 			},
 			want: LogReport{Rows: 5, Unacked: 1},
 		},
+		"open spec, no truth: only duplicates": {
+			live: func(r []hostRow) []hostRow { return append(r[3:], r[5], hostRow{ts: 1e18, host: "10.9.9.9"}) },
+			spec: func(s Spec) Spec { return Spec{Path: s.Path, Key: s.Key, Open: true} },
+			want: LogReport{Rows: 8, Duplicate: 1}, example: `2 rows for "10.0.0.6"`,
+		},
 		"partial last line": {
 			mangle:  func(b []byte) []byte { return append(b, "1700000009.000000\t10.0."...) },
 			want:    LogReport{Rows: 6},
@@ -181,11 +186,16 @@ func TestCheckPlanted(t *testing.T) {
 			rep.Write(&out)
 			t.Logf("report:\n%s", out.String())
 			got := rep.Logs[0]
-			if got.Files != 2 || got.Expected != 6 || got.Rows != tc.want.Rows || got.Missing != tc.want.Missing ||
+			if spec.Open {
+				tc.want.Expected = len(spec.Want)
+			} else {
+				tc.want.Expected = 6
+			}
+			if got.Files != 2 || got.Expected != tc.want.Expected || got.Rows != tc.want.Rows || got.Missing != tc.want.Missing ||
 				got.Duplicate != tc.want.Duplicate || got.Wrong != tc.want.Wrong || got.Unacked != tc.want.Unacked {
-				t.Errorf("files %d expected %d rows %d missing %d duplicate %d wrong %d unacked %d; want 2 6 %d %d %d %d %d",
+				t.Errorf("files %d expected %d rows %d missing %d duplicate %d wrong %d unacked %d; want 2 %d %d %d %d %d %d",
 					got.Files, got.Expected, got.Rows, got.Missing, got.Duplicate, got.Wrong, got.Unacked,
-					tc.want.Rows, tc.want.Missing, tc.want.Duplicate, tc.want.Wrong, tc.want.Unacked)
+					tc.want.Expected, tc.want.Rows, tc.want.Missing, tc.want.Duplicate, tc.want.Wrong, tc.want.Unacked)
 			}
 			if tc.example != "" && !strings.Contains(out.String(), tc.example) {
 				t.Errorf("report lacks %q", tc.example)

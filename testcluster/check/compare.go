@@ -49,6 +49,10 @@ type Spec struct {
 	// Extra are columns to read besides Key, ts and those Want names (for
 	// Select; JSON files only have the columns read).
 	Extra []string
+	// Open: a row whose key is not in Want is not wrong; such a key may
+	// have one row (more are duplicates). For logs without ground truth,
+	// only duplicates are found.
+	Open bool
 }
 
 // KeySep joins the values of a Spec's Key columns.
@@ -171,6 +175,15 @@ func compare(s Spec, files []*file, examples int) LogReport {
 	for _, key := range order {
 		rows := byKey[key]
 		want, ok := s.Want[key]
+		if !ok && s.Open {
+			if len(rows) > 1 {
+				rep.Duplicate += len(rows) - 1
+				for _, r := range rows[1:] {
+					rep.example(&rep.DuplicateExamples, fmt.Sprintf("%d rows for %q: %s", len(rows), key, r.String()))
+				}
+			}
+			continue
+		}
 		if !ok {
 			rep.Wrong += len(rows)
 			for _, r := range rows {
