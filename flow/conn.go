@@ -84,12 +84,13 @@ type endpoint struct {
 	histLastSYN, histLastFIN, histLastRST uint64
 	rxmtCnt, rxmtThresh                   uint32
 	win0Cnt, win0Thresh                   uint32
+	chkCnt, chkThresh                     uint32 // bad checksums ('C')
 
 	pkts, ipBytes uint64 // ConnSize analyzer
 }
 
 func newEndpoint(addr netip.Addr, port uint16) endpoint {
-	return endpoint{addr: addr, port: port, rxmtThresh: 1, win0Thresh: 1}
+	return endpoint{addr: addr, port: port, rxmtThresh: 1, win0Thresh: 1, chkThresh: 1}
 }
 
 // Conn is one tracked connection. A *Conn is handed to Handler.NewConn and
@@ -117,13 +118,22 @@ type Conn struct {
 	services       Services
 	timerSeq       [numTimers]uint64 // seq of the pending timer of each kind, 0 for none
 	prev, next     *Conn             // activity list, least recent first
+	// tun is the tunnel state of a connection seen inside a tunnel (nil
+	// otherwise); violated has bit 1<<TunnelType set for each tunnel
+	// analyzer that found a protocol violation on this (outer) connection;
+	// tunnelHook is set when the connection is a registered tunnel whose
+	// removal logs Tunnel::CLOSE.
+	tun        *connTunnel
+	violated   uint16
+	tunnelHook bool
 }
 
 // conn is the name the package uses internally.
 type conn = Conn
 
 // ID returns the connection's number: 1 for the first connection a Tracker
-// created, then counting up. It can stand in for Zeek's uid.
+// created, then counting up (IP tunnels take numbers too). Its uid
+// (Record.UID) is derived from it.
 func (c *Conn) ID() uint64 { return c.id }
 
 // Orig returns the originator's address and port (for ICMP the port is the
@@ -185,6 +195,17 @@ func (c *Conn) AddService(name string) bool { return c.services.Add(name) }
 func (c *Conn) Services() Services { return c.services }
 
 func (c *Conn) closed() bool { return c.orig.didClose || c.resp.didClose }
+
+// badChecksum is a packet of c with a bad transport checksum, which Zeek
+// does not analyze further: 'C' (originator) or 'c' in the history at the
+// 1st, 10th, 100th ... occurrence.
+func (c *Conn) badChecksum(isOrig bool) {
+	e := &c.resp
+	if isOrig {
+		e = &c.orig
+	}
+	c.scaledHistory(isOrig, 'C', &e.chkCnt, &e.chkThresh)
+}
 
 // flipRoles swaps originator and responder (Connection::FlipRoles).
 func (c *Conn) flipRoles() {

@@ -25,8 +25,29 @@
 //     once per direction; S, H, F, R again when the sequence number differs
 //     from the last one of the same kind; T (retransmission) and W (zero
 //     window) at the 1st, 10th, 100th ... occurrence; D/d for UDP.
-//     Checksums are not validated (Zeek -C), so C never appears; content
-//     gaps are not tracked, so G never appears and missed_bytes stays 0.
+//     Checksums are validated only with Config.Checksums (Zeek without -C:
+//     a bad TCP or UDP checksum adds C, a bad IPv4 header drops the
+//     packet); content gaps are not tracked, so G never appears and
+//     missed_bytes stays 0. X marks a limit: the tunnel depth was reached
+//     on this (outer) connection, or its encapsulation changed more often
+//     than TunnelConfig.MaxChanges.
+//   - Tunnels are decapsulated as Zeek's packet analyzers do (see
+//     TunnelConfig): IP-in-IP (4in4, 6in4, 4in6, 6in6), GRE (also GRE in
+//     GRE, GRE over UDP port 4754, PPTP, ERSPAN types I to III and Aruba
+//     802.11 with A-MSDU), and on a UDP connection whose responder port is
+//     a tunnel port VXLAN, Geneve, GTPv1-U and AYIYA (also found by
+//     content), up to Tunnel::max_depth. The outer UDP connection is a
+//     connection of its own, with the tunnel's service once its analyzer
+//     confirmed it; inner packets are tracked like any other, and each
+//     inner connection keeps its encapsulation and tunnel_parents (the uids
+//     of the innermost tunnels it used). Zeek's tunnels framework is
+//     reproduced for tunnel.log: a tunnel is DISCOVERed when a new
+//     connection (or a changed encapsulation) uses it, CLOSEd when its
+//     outer UDP connection is removed, and EXPIREs after an hour without
+//     new connections. IP and GRE tunnels have a uid of their own per
+//     address pair, forgotten after a day without packets.
+//   - Every connection has a Zeek-format uid (Record.UID) derived from the
+//     Tracker's seed (Config.UIDSeed) and its number.
 //   - Network time is the maximum packet timestamp seen. Before a packet is
 //     processed, the timers due by network time fire in due order: the
 //     attempt timer (tcp_attempt_delay, 5 s after the SYN: Handler.Attempt,
@@ -40,7 +61,8 @@
 //     Analyzer), Established (connection_established with both endpoints
 //     ESTABLISHED, the known-hosts trigger; also returned by Packet),
 //     Attempt (connection_attempt and connection_rejected) and Removed
-//     (connection_state_remove with the conn.log Record).
+//     (connection_state_remove with the conn.log Record), and Tunnel
+//     (a tunnel.log row).
 //   - At most Config.MaxFlows connections are kept; beyond that the least
 //     recently active one is evicted (and reported) and counted.
 //

@@ -39,11 +39,12 @@ func (r RemoveReason) String() string {
 // Zeek prints duration, orig_bytes and resp_bytes as unset ("-") when the
 // duration is not positive; a writer should do the same when Duration <= 0.
 type Record struct {
-	ID                 uint64    // Conn.ID, a stand-in for the uid
+	ID                 uint64    // Conn.ID
+	UID                UID       // the connection's uid (conn.log's uid column)
 	TS                 time.Time // timestamp of the first packet
 	Orig, Resp         netip.Addr
 	OrigPort, RespPort uint16 // ICMP: type and counterpart type (or code)
-	Proto              uint8  // packet.ProtoTCP, ProtoUDP, ProtoICMP or ProtoICMPv6
+	Proto              uint8  // packet.ProtoTCP, ProtoUDP, ProtoICMP or ProtoICMPv6 (conn.log's ip_proto)
 	Service            Services
 	Duration           time.Duration // last packet - first packet
 	OrigBytes          uint64        // TCP: from sequence numbers as Zeek computes them; UDP/ICMP: payload bytes
@@ -55,6 +56,11 @@ type Record struct {
 	OrigIPBytes        uint64 // sum of IP lengths
 	RespPkts           uint64
 	RespIPBytes        uint64
+	// TunnelParents are the uids of the innermost tunnels the connection
+	// was seen in (conn.log's tunnel_parents), in the order they were
+	// first used; empty for a connection outside any tunnel. The slice is
+	// the Tracker's: valid only during the Removed call, copy it to keep it.
+	TunnelParents []UID
 	// OrigTCP and RespTCP are the final TCP endpoint states (StateInactive
 	// for other protocols); OrigActive and RespActive tell whether each
 	// side sent anything (Conn.Active).
@@ -221,6 +227,9 @@ func (c *Conn) fillRecord(r *Record, reason RemoveReason) {
 		OrigPkts: c.orig.pkts, OrigIPBytes: c.orig.ipBytes, RespPkts: c.resp.pkts, RespIPBytes: c.resp.ipBytes,
 		OrigTCP: c.orig.state, RespTCP: c.resp.state, OrigActive: c.Active(true), RespActive: c.Active(false),
 		Reason: reason,
+	}
+	if c.tun != nil && len(c.tun.parents) > 0 {
+		r.TunnelParents = c.tun.parents
 	}
 }
 

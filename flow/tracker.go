@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -43,6 +44,8 @@ type Handler struct {
 	Attempt func(ev *Attempt)
 	// Removed is connection_state_remove: the connection's conn.log record.
 	Removed func(r *Record)
+	// Tunnel is a tunnel.log row: a tunnel discovered, closed or expired.
+	Tunnel func(ev *TunnelEvent)
 }
 
 // Config configures a Tracker. Zero fields take the defaults.
@@ -83,6 +86,17 @@ type Config struct {
 	// datagram comes from one of them to a port that is not one is
 	// reversed. nil means DefaultUDPServerPorts; empty non-nil means none.
 	UDPServerPorts []uint16
+	// Tunnel configures decapsulation (Zeek's defaults when zero).
+	Tunnel TunnelConfig
+	// Checksums makes the Tracker validate checksums as Zeek does without
+	// -C: a packet with a bad IPv4 header checksum is dropped, one with a
+	// bad TCP or UDP checksum only marks its connection's history with
+	// 'C' or 'c', one with a bad ICMP checksum is ignored. Off by default
+	// (Zeek's -C), since captures of a host's own traffic carry checksums
+	// the NIC fills in later.
+	Checksums bool
+	// UIDSeed seeds the connections' uids; 0 picks a random seed.
+	UIDSeed uint64
 	// Handler receives the events.
 	Handler Handler
 }
@@ -147,6 +161,9 @@ func (c Config) withDefaults() Config {
 		d.UDPServerPorts = c.UDPServerPorts
 	}
 	d.Handler = c.Handler
+	d.Tunnel = c.Tunnel.withDefaults()
+	d.Checksums = c.Checksums
+	d.UIDSeed = c.UIDSeed
 	return d
 }
 
@@ -186,6 +203,10 @@ type Stats struct {
 	Ignored     uint64 // packets other than TCP (UDP and ICMP ones are tracked and counted below too)
 	Other       uint64 // packets of IP protocols other than TCP, UDP, ICMP and ICMPv6 (time only)
 	UDP, ICMP   ProtoStats
+	// BadChecksums counts packets dropped for a bad IPv4 header checksum
+	// and packets not analyzed for a bad transport checksum (Config.Checksums).
+	BadChecksums uint64
+	Tunnels      TunnelStats
 }
 
 // key identifies a connection in either direction: the (address, port)
@@ -240,13 +261,21 @@ type Tracker struct {
 
 	finishScratch []timer // attempt timers sorted by Finish, reused
 	lastConn      *Conn   // the connection of the previous lookup
+
+	seed   uint64 // of the uids
+	tun    tunnelState
+	estSet bool // the current packet completed a handshake (t.established)
 }
 
 // NewTracker returns an empty Tracker. Zero Config fields take their defaults
 // and negative ones too (see Config.Validate to reject them).
 func NewTracker(cfg Config) *Tracker {
 	cfg = cfg.withDefaults()
-	t := &Tracker{cfg: cfg, flows: newFlowTable(min(cfg.MaxFlows, 1<<12)), nowNs: math.MinInt64}
+	t := &Tracker{cfg: cfg, flows: newFlowTable(min(cfg.MaxFlows, 1<<12)), nowNs: math.MinInt64,
+		seed: cfg.UIDSeed, tun: tunnelState{cfg: cfg.Tunnel}}
+	if t.seed == 0 {
+		t.seed = rand.Uint64() | 1
+	}
 	t.serverPorts.add(cfg.ServerPorts)
 	t.udpPorts.add(cfg.UDPServerPorts)
 	return t
@@ -257,7 +286,11 @@ func NewTracker(cfg Config) *Tracker {
 func (t *Tracker) Now() time.Time { return t.now }
 
 // Stats returns a copy of the counters.
-func (t *Tracker) Stats() Stats { return t.stats }
+func (t *Tracker) Stats() Stats {
+	st := t.stats
+	st.Tunnels.Active, st.Tunnels.IPTunnels = len(t.tun.active), len(t.tun.ip)
+	return st
+}
 
 // advance moves network time forward to ts (never backwards).
 func (t *Tracker) advance(ts time.Time) {
@@ -269,88 +302,18 @@ func (t *Tracker) advance(ts time.Time) {
 // Packet processes one decoded packet. It first advances network time to
 // max(network time, p.TS) and fires the timers due by then, then updates
 // the packet's connection (TCP, UDP, ICMP and ICMPv6; other protocols only
-// move time). It returns an Established event, and true, when p completes a
-// TCP handshake. p is not retained; p.Payload is passed to the connection's
-// Analyzer only during the call.
+// move time) and decapsulates what the packet tunnels (IP-in-IP, GRE,
+// and the UDP tunnels of TunnelConfig), processing each inner packet the
+// same way. It returns an Established event, and true, when p (or a packet
+// it carries) completes a TCP handshake. p is not retained; p.Payload is
+// passed to the connections' Analyzers only during the call.
 func (t *Tracker) Packet(p *packet.Packet) (Established, bool) {
 	t.advance(p.TS)
 	t.fire(t.nowNs)
-	ts := p.TS.UnixNano()
-	switch p.Proto {
-	case packet.ProtoTCP:
-		return t.tcpPacket(p, ts)
-	case packet.ProtoUDP:
-		t.stats.Ignored++
-		t.stats.UDP.Packets++
-		sport, dport := p.SrcPort, p.DstPort
-		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, false)
-		c, h := t.lookup(&k)
-		if c == nil {
-			flip := t.udpPorts.has(sport) && !t.udpPorts.has(dport) && !isBroadcast(p.Dst)
-			c = t.create(k, h, p, sport, dport, flip, int64(t.cfg.UDPInactivity))
-		} else {
-			t.touch(c)
-		}
-		isOrig := p.Src == c.orig.addr && sport == c.orig.port
-		t.processUDP(c, isOrig, p, ts)
-		t.analyze(c, isOrig, p)
-	case packet.ProtoICMP, packet.ProtoICMPv6:
-		t.stats.Ignored++
-		t.stats.ICMP.Packets++
-		sport, dport, oneWay := icmpPorts(p.Proto, p.SrcPort, p.DstPort)
-		k := makeKey(p.Src, sport, p.Dst, dport, p.Proto, oneWay)
-		c, h := t.lookup(&k)
-		if c == nil {
-			c = t.create(k, h, p, sport, dport, false, int64(t.cfg.ICMPInactivity))
-		} else {
-			t.touch(c)
-		}
-		isOrig := p.Src == c.orig.addr && sport == c.orig.port
-		t.processICMP(c, isOrig, p, ts)
-		t.analyze(c, isOrig, p)
-	default:
-		t.stats.Ignored++
-		t.stats.Other++
-	}
-	return Established{}, false
-}
-
-func (t *Tracker) tcpPacket(p *packet.Packet, ts int64) (Established, bool) {
-	t.stats.Packets++
-	k := makeKey(p.Src, p.SrcPort, p.Dst, p.DstPort, p.Proto, false)
-	c, h := t.lookup(&k)
-	if c != nil && c.isReuse(p) {
-		t.remove(c, RemovedReused)
-		c = nil
-	}
-	if c == nil {
-		// TCPAnalyzer::WantConnection: a connection not starting with a pure
-		// SYN is reversed when it comes from a likely server port.
-		flip := false
-		if (p.Flags&packet.FlagSYN == 0 || p.Flags&packet.FlagACK != 0) && t.serverPorts.has(p.SrcPort) {
-			flip = true
-			if t.serverPorts.has(p.DstPort) {
-				flip = p.Flags&packet.FlagSYN == 0 && p.SrcPort < p.DstPort
-			}
-		}
-		c = t.create(k, h, p, p.SrcPort, p.DstPort, flip && !isBroadcast(p.Dst), int64(t.cfg.TCPInitialInactivity))
-	} else {
-		t.touch(c)
-	}
-	isOrig := p.Src == c.orig.addr && p.SrcPort == c.orig.port
-	established := t.processTCP(c, isOrig, p, ts)
-	t.analyze(c, p.Src == c.orig.addr && p.SrcPort == c.orig.port, p)
-	if !established {
+	t.estSet = false
+	t.process(p)
+	if !t.estSet {
 		return Established{}, false
-	}
-	t.stats.Established++
-	t.established = Established{
-		TS:   t.now,
-		Orig: c.orig.addr, OrigPort: c.orig.port,
-		Resp: c.resp.addr, RespPort: c.resp.port,
-	}
-	if h := t.cfg.Handler.Established; h != nil {
-		h(&t.established)
 	}
 	return t.established, true
 }
@@ -436,12 +399,15 @@ func (t *Tracker) Finish() int {
 		removed++
 	}
 	t.flows.clear()
+	clear(t.tun.active) // Zeek does not expire its tables at termination
+	clear(t.tun.ip)
 	return removed
 }
 
 // fire runs the timers due at or before ns and returns how many connections
-// they removed.
+// they removed; idle tunnels expire too.
 func (t *Tracker) fire(ns int64) int {
+	t.sweepTunnels(ns)
 	removed := 0
 	for e := t.timers.next(ns); e != nil; e = t.timers.next(ns) {
 		c, kind := t.timers.pop(e)
@@ -528,6 +494,7 @@ func (t *Tracker) create(k key, h uint64, p *packet.Packet, sport, dport uint16,
 	t.protoStats(c.proto, 1)
 	t.pushBack(c)
 	t.setInactivityTimeout(c, inactivity)
+	t.newConnEncap(c)
 	if h := t.cfg.Handler.NewConn; h != nil {
 		h(c)
 	}
@@ -584,7 +551,14 @@ func (t *Tracker) release(c *Conn, reason RemoveReason) {
 	}
 	if h := t.cfg.Handler.Removed; h != nil {
 		c.fillRecord(&t.record, reason)
+		t.record.UID = t.uid(c)
 		h(&t.record)
+	}
+	if c.tunnelHook {
+		t.closeTunnel(c)
+	}
+	if c.tun != nil {
+		t.releaseConnTunnel(c.tun)
 	}
 	t.timers.cancelAll(c)
 	t.unlink(c)
@@ -592,7 +566,7 @@ func (t *Tracker) release(c *Conn, reason RemoveReason) {
 		t.lastConn = nil
 	}
 	t.protoStats(c.proto, -1)
-	c.Analyzer, c.services = nil, Services{} // create overwrites the rest
+	c.Analyzer, c.services, c.tun = nil, Services{}, nil // create overwrites the rest
 	t.free = append(t.free, c)
 }
 

@@ -37,14 +37,18 @@ const (
 // Decoder decodes frames of one link type into Packets, reusing its layer
 // structs, so decoding a frame does not allocate. Use one Decoder per
 // goroutine: it is not safe for concurrent use.
+//
+// A Decoder keeps one piece of state across frames: IP fragments waiting
+// for the rest of their datagram (see Decode).
 type Decoder struct {
 	link layers.LinkType
 
 	eth   layers.Ethernet
 	dot1q layers.Dot1Q
-	ip4   layers.IPv4
-	ip6   layers.IPv6
-	ext   layers.IPv6ExtensionSkipper
+	ip4   outerIPv4
+	ip6   outerIPv6
+	ext   outerExtension
+	frag6 ipv6Fragment
 	tcp   layers.TCP
 	udp   layers.UDP
 	icmp4 layers.ICMPv4
@@ -52,6 +56,7 @@ type Decoder struct {
 
 	parsers [numFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	frags   reassembler
 	slow    bool // tests: always use the gopacket path
 }
 
@@ -60,18 +65,15 @@ type Decoder struct {
 // and LinkTypeIPv6 = 229; each picks IPv4 or IPv6 by the version nibble), or
 // Linux SLL. Any other link type gives ErrUnsupportedLinkType.
 func NewDecoder(link layers.LinkType) (*Decoder, error) {
-	switch link {
-	case layers.LinkTypeEthernet, layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
-		layers.LinkTypeLinuxSLL:
-	default:
+	if !supportedLink(link) {
 		return nil, fmt.Errorf("%w: %d (%s)", ErrUnsupportedLinkType, uint32(link), link)
 	}
 	d := &Decoder{link: link, decoded: make([]gopacket.LayerType, 0, 16)}
 	var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
 	for _, l := range []gopacket.DecodingLayer{
-		&d.eth, &d.dot1q, &d.ip4, &d.ip6, &d.ext, &d.tcp, &d.udp, &d.icmp4, &d.icmp6,
+		&d.eth, &d.dot1q, &d.ip4, &d.ip6, &d.ext, &d.frag6, &d.tcp, &d.udp, &d.icmp4, &d.icmp6,
 	} {
-		dlc = dlc.Put(l)
+		dlc = dlc.Put(l) // frag6 after ext: it takes the fragment header's slot
 	}
 	for i, first := range [numFirst]gopacket.LayerType{
 		firstEthernet: layers.LayerTypeEthernet,
@@ -87,6 +89,15 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 	return d, nil
 }
 
+func supportedLink(link layers.LinkType) bool {
+	switch link {
+	case layers.LinkTypeEthernet, layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6,
+		layers.LinkTypeLinuxSLL:
+		return true
+	}
+	return false
+}
+
 // LinkType returns the link type the Decoder was made for.
 func (d *Decoder) LinkType() layers.LinkType { return d.link }
 
@@ -95,20 +106,48 @@ func (d *Decoder) LinkType() layers.LinkType { return d.link }
 // length should overwrite it. data is not retained.
 //
 // It returns nil for an IPv4 or IPv6 packet whose headers are complete,
-// ErrNotIP for a frame that carries no IP, ErrFragment for an IP fragment and
-// an error wrapping ErrMalformed for a truncated or garbled frame. Checksums
-// are not checked. IP-in-IP is decoded to the innermost IP header.
+// ErrNotIP for a frame that carries no IP, ErrFragment for an IP fragment
+// that does not complete a datagram yet, and an error wrapping ErrMalformed
+// for a truncated or garbled frame. Checksums are not checked here (see
+// Packet.Checksums). Decoding stops at the first IP header: an IP-in-IP or
+// GRE packet is returned with its IP protocol (4, 41, 47) and the inner
+// bytes as Payload, for the caller to decapsulate.
+//
+// IP fragments are reassembled, as Zeek does: a fragment is copied and held
+// (ErrFragment) until its datagram is complete; the fragment that completes
+// it decodes as the whole datagram, whose Payload and Raw then point into
+// the Decoder's buffer (valid until the next call). At most MaxFragDatagrams
+// datagrams are held at once (the oldest is dropped beyond that) and a
+// datagram whose last fragment is older than FragTimeout of network time
+// (the frames' timestamps) is dropped. A fragment not captured in full is
+// dropped (ErrFragment), except a first fragment, which decodes as it is.
 func (d *Decoder) Decode(data []byte, ts time.Time, p *Packet) error {
 	*p = Packet{TS: ts, WireLen: len(data)}
+	return d.decode(d.link, data, ts, p)
+}
+
+// DecodeLink decodes data as a frame of the given link type, as Decode
+// does for the Decoder's own link type: it decodes frames carried inside a
+// tunnel (Ethernet behind VXLAN, raw IP behind GTP). wireLen is the frame's
+// length as sent (at least len(data); more when the capture cut it).
+func (d *Decoder) DecodeLink(link layers.LinkType, data []byte, wireLen int, ts time.Time, p *Packet) error {
+	*p = Packet{TS: ts, WireLen: max(wireLen, len(data))}
+	if !supportedLink(link) {
+		return fmt.Errorf("%w: %d (%s)", ErrUnsupportedLinkType, uint32(link), link)
+	}
+	return d.decode(link, data, ts, p)
+}
+
+func (d *Decoder) decode(link layers.LinkType, data []byte, ts time.Time, p *Packet) error {
 	if len(data) == 0 {
 		return errEmptyFrame
 	}
-	if !d.slow && d.fast(data, p) {
+	if !d.slow && d.fast(link, data, p) {
 		return nil
 	}
-	*p = Packet{TS: ts, WireLen: len(data)}
+	*p = Packet{TS: ts, WireLen: p.WireLen}
 	var parser *gopacket.DecodingLayerParser
-	switch d.link {
+	switch link {
 	case layers.LinkTypeEthernet:
 		parser = d.parsers[firstEthernet]
 	case layers.LinkTypeLinuxSLL:
@@ -158,11 +197,9 @@ func (d *Decoder) decodeLayers(parser *gopacket.DecodingLayerParser, data []byte
 func (d *Decoder) fill(p *Packet, perr error) error {
 	ipIdx := -1
 	for i, t := range d.decoded {
-		switch t {
-		case layers.LayerTypeIPv4, layers.LayerTypeIPv6:
+		if t == layers.LayerTypeIPv4 || t == layers.LayerTypeIPv6 {
 			ipIdx = i
-		case layers.LayerTypeIPv6Fragment:
-			return ErrFragment
+			break
 		}
 	}
 	if ipIdx < 0 {
@@ -172,7 +209,7 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 		return d.notIP()
 	}
 
-	// Network layer: the innermost IP header.
+	// Network layer: the outermost IP header.
 	var (
 		netPayload []byte // bytes after the IP header and its extension headers
 		wire       int    // on-wire length of netPayload, from the IP length fields
@@ -180,9 +217,9 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 	)
 	after := d.decoded[ipIdx+1:]
 	if d.decoded[ipIdx] == layers.LayerTypeIPv4 {
-		ip := &d.ip4
+		ip := &d.ip4.IPv4
 		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
-			return ErrFragment
+			return d.fragment4(p)
 		}
 		p.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
 		p.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
@@ -190,8 +227,9 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 		netPayload = ip.Payload
 		wire = int(ip.Length) - int(ip.IHL)*4
 		p.IPLen = int(ip.Length)
+		p.Raw, p.HdrLen = rawIP(ip.Contents, ip.Payload, p.IPLen), len(ip.Contents)
 	} else {
-		ip := &d.ip6
+		ip := &d.ip6.IPv6
 		p.Src = netip.AddrFrom16([16]byte(ip.SrcIP))
 		p.Dst = netip.AddrFrom16([16]byte(ip.DstIP))
 		proto = uint8(ip.NextHeader)
@@ -200,6 +238,9 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 		}
 		netPayload = ip.Payload
 		for len(after) > 0 && layers.LayerClassIPv6Extension.Contains(after[0]) {
+			if after[0] == layers.LayerTypeIPv6Fragment {
+				return d.fragment6(p)
+			}
 			proto = uint8(d.ext.NextHeader) // the struct holds the last one decoded
 			netPayload = d.ext.Payload
 			after = after[1:]
@@ -214,6 +255,8 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 			extLen := cap(ip.Contents) - cap(netPayload) - len(ip.Contents)
 			wire = int(ip.Length) - extLen
 		}
+		hdr := ip.Contents[:cap(ip.Contents)-cap(netPayload)]
+		p.Raw, p.HdrLen = rawIP(hdr, netPayload, p.IPLen), len(hdr)
 	}
 	p.Proto = proto
 	wire = max(wire, 0)
@@ -222,7 +265,23 @@ func (d *Decoder) fill(p *Packet, perr error) error {
 	if len(after) > 0 {
 		transport = after[0]
 	}
-	switch proto {
+	return d.fillTransport(p, transport, netPayload, wire, perr)
+}
+
+// rawIP returns the IP packet from its header hdr through the end of
+// payload (both slices of one buffer), cut to the IP length n.
+func rawIP(hdr, payload []byte, n int) []byte {
+	whole := hdr[:len(hdr)+len(payload)]
+	if n >= 0 && n < len(whole) {
+		whole = whole[:n]
+	}
+	return whole[:len(whole):len(whole)]
+}
+
+// fillTransport fills the transport fields of p from the decoded transport
+// layer (or the IP payload for other protocols).
+func (d *Decoder) fillTransport(p *Packet, transport gopacket.LayerType, netPayload []byte, wire int, perr error) error {
+	switch p.Proto {
 	case ProtoTCP:
 		if transport == layers.LayerTypeTCP {
 			t := &d.tcp

@@ -160,11 +160,16 @@ func TestDecodeEthernet(t *testing.T) {
 			frame: serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolGRE), gopacket.Payload(make([]byte, 24))),
 			want:  Packet{Src: a4src, Dst: a4dst, Proto: 47, PayloadLen: 24},
 		},
-		"ip in ip decodes innermost": {
+		"ip in ip stops at the outer header": {
 			frame: serialize(t, eth(layers.EthernetTypeIPv4),
 				&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolIPv4, SrcIP: net.IP{1, 1, 1, 1}, DstIP: net.IP{2, 2, 2, 2}},
 				ip4(layers.IPProtocolTCP), synTCP()),
-			want: synWant(),
+			want: Packet{Src: netip.MustParseAddr("1.1.1.1"), Dst: netip.MustParseAddr("2.2.2.2"), Proto: ProtoIPIP,
+				PayloadLen: 20 + 32},
+		},
+		"ipv6 in ipv6 stops at the outer header": {
+			frame: serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6), ip6(layers.IPProtocolTCP), synTCP()),
+			want:  Packet{Src: a6src, Dst: a6dst, Proto: ProtoIPv6, PayloadLen: 40 + 32},
 		},
 	}
 	d, err := NewDecoder(layers.LinkTypeEthernet)
@@ -532,10 +537,11 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// sameHeader compares every field but Payload and IPLen, which
-// TestPayloadAndIPLen checks.
+// sameHeader compares every field but Payload, Raw, HdrLen and IPLen,
+// which TestPayloadAndIPLen checks.
 func sameHeader(a, b Packet) bool {
 	a.Payload, b.Payload = nil, nil
+	a.Raw, b.Raw, a.HdrLen, b.HdrLen = nil, nil, 0, 0
 	a.IPLen, b.IPLen = 0, 0
 	return a.Equal(&b)
 }

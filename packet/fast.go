@@ -10,13 +10,14 @@ import (
 // fast decodes the common frame shapes by hand: Ethernet (with at most one
 // 802.1Q tag), raw IP or Linux SLL; IPv4 without options or IPv6 without
 // extension headers, complete (not cut by the snap length) and not a
-// fragment; a complete TCP, UDP, ICMP or ICMPv6 header. It reports false,
+// fragment; a complete TCP, UDP, ICMP or ICMPv6 header, or an IP-in-IP or
+// GRE payload. It reports false,
 // leaving *p to be overwritten, for anything else, which the gopacket path
 // then decodes. For the frames it accepts it fills *p exactly as the
 // gopacket path would (TestFastPathMatches checks this on every trace).
-func (d *Decoder) fast(data []byte, p *Packet) bool {
+func (d *Decoder) fast(link layers.LinkType, data []byte, p *Packet) bool {
 	var et uint16
-	switch d.link {
+	switch link {
 	case layers.LinkTypeEthernet:
 		if len(data) < 14 {
 			return false
@@ -58,6 +59,7 @@ func (d *Decoder) fast(data []byte, p *Packet) bool {
 		p.Proto = data[9]
 		p.IPLen = total
 		seg = data[20:total]
+		p.Raw, p.HdrLen = data[:total:total], 20
 	case uint16(layers.EthernetTypeIPv6):
 		if len(data) < 40 || data[0]>>4 != 6 {
 			return false
@@ -71,6 +73,7 @@ func (d *Decoder) fast(data []byte, p *Packet) bool {
 		p.Proto = data[6]
 		p.IPLen = 40 + plen
 		seg = data[40 : 40+plen]
+		p.Raw, p.HdrLen = data[:40+plen:40+plen], 40
 	default:
 		return false
 	}
@@ -110,6 +113,9 @@ func (d *Decoder) fast(data []byte, p *Packet) bool {
 		p.SrcPort, p.DstPort = uint16(seg[0]), uint16(seg[1])
 		p.PayloadLen = len(seg) - 8
 		p.Payload = capBytes(seg[8:], p.PayloadLen)
+	case ProtoIPIP, ProtoIPv6, ProtoGRE:
+		p.PayloadLen = len(seg)
+		p.Payload = capBytes(seg, p.PayloadLen)
 	default:
 		return false
 	}

@@ -13,6 +13,9 @@ const (
 	ProtoTCP    uint8 = 6
 	ProtoUDP    uint8 = 17
 	ProtoICMPv6 uint8 = 58
+	ProtoIPIP   uint8 = 4  // IPv4 in IP
+	ProtoIPv6   uint8 = 41 // IPv6 in IP
+	ProtoGRE    uint8 = 47
 )
 
 // TCP flag bits found in Packet.Flags.
@@ -36,15 +39,16 @@ var (
 	// ErrNotIP is returned by Decode for a well-formed frame that does not
 	// carry IP (ARP, LLC, LLDP, ...). Callers count it as skipped.
 	ErrNotIP = errors.New("packet: not ip")
-	// ErrFragment is returned by Decode for an IPv4 or IPv6 fragment. Fragments
-	// are not reassembled; callers count them as skipped.
+	// ErrFragment is returned by Decode for an IPv4 or IPv6 fragment that
+	// does not complete its datagram (it is held for reassembly, or dropped
+	// when the capture cut it). Callers count it as skipped.
 	ErrFragment = errors.New("packet: ip fragment")
 )
 
 // Packet is one decoded frame. Every field but Payload is a plain value;
 // Payload aliases the captured frame and is valid only until the frame's
 // buffer is reused (for a source's callback: until the callback returns).
-// Copy the Packet and clone Payload (or set it to nil) to keep it. Packets
+// Copy the Packet and clone Payload and Raw (or set them to nil) to keep it. Packets
 // are not comparable with ==; use Equal.
 //
 // For ICMP and ICMPv6, SrcPort holds the message type and DstPort the code.
@@ -54,7 +58,7 @@ type Packet struct {
 	TS               time.Time
 	Src, Dst         netip.Addr // IPv4 addresses are 4-byte (Is4) addresses
 	SrcPort, DstPort uint16
-	Proto            uint8  // IP protocol of the innermost IP header: ProtoTCP, ProtoUDP, ...
+	Proto            uint8  // IP protocol of the (outermost) IP header: ProtoTCP, ProtoUDP, ..., ProtoGRE
 	Flags            uint8  // TCP flags: FlagFIN | FlagSYN | ...; 0 for other protocols
 	Seq, Ack         uint32 // TCP only
 	Window           uint16 // TCP only, unscaled
@@ -67,15 +71,24 @@ type Packet struct {
 	// Decode, valid only as long as that frame: copy it to keep it. For ICMP
 	// it is the message body after the 8-byte ICMP header.
 	Payload []byte
+	// Raw is the captured IP packet, from the outermost IP header to the
+	// end of the IP packet (fewer bytes when the capture cut it), and
+	// HdrLen the length of its IP headers (IPv4 options and IPv6 extension
+	// headers included): the transport header starts at Raw[HdrLen]. Like
+	// Payload it aliases the frame (or, for a reassembled datagram, the
+	// Decoder's buffer) and is valid only as long as that. Tunnel
+	// decapsulation and Checksums read it; nil for a Packet built by hand.
+	Raw    []byte
+	HdrLen int
 }
 
 // Equal reports whether p and q hold the same decoded values, comparing
-// Payload by content.
+// Payload by content. Raw, the undecoded bytes, is not compared.
 func (p *Packet) Equal(q *Packet) bool {
 	return p.TS == q.TS && p.Src == q.Src && p.Dst == q.Dst &&
 		p.SrcPort == q.SrcPort && p.DstPort == q.DstPort && p.Proto == q.Proto && p.Flags == q.Flags &&
 		p.Seq == q.Seq && p.Ack == q.Ack && p.Window == q.Window && p.PayloadLen == q.PayloadLen &&
-		p.IPLen == q.IPLen && p.WireLen == q.WireLen && bytes.Equal(p.Payload, q.Payload)
+		p.IPLen == q.IPLen && p.WireLen == q.WireLen && bytes.Equal(p.Payload, q.Payload) && p.HdrLen == q.HdrLen
 }
 
 // TCP reports whether p is a TCP segment.

@@ -27,6 +27,7 @@ const (
 	fExpectTLS                    // STARTTLS or AUTH TLS was sent: the next originator data may be a ClientHello
 	fPartial                      // the connection is partial (SetPartial)
 	fNTPRespReq                   // the pending NTP request came from the responder
+	fCut                          // the current payload was cut by the capture (PacketLen)
 )
 
 // partialBlind are the services whose Zeek analyzers ignore the payload of a
@@ -65,6 +66,7 @@ type Detector struct {
 	conf   Set   // confirmed
 	viol   Set   // confirmed, then violated
 	watch  Set   // confirmed services still checked for violations
+	off    Set   // services Restrict ruled out
 	proto  uint8 // transport of the first payload (0: none yet)
 	flags  uint8
 	ntp    uint8 // kind of the pending NTP request (0: none; 1: modes 1-5; 6; 7)
@@ -95,9 +97,9 @@ func (d *Detector) Packet(proto uint8, fromOrig bool, seq uint32, payload []byte
 	if d.proto == 0 {
 		switch proto {
 		case protoTCP:
-			d.active = tcpServices
+			d.active = tcpServices &^ d.off
 		case protoUDP:
-			d.active = udpServices
+			d.active = udpServices &^ d.off
 		default:
 			return Confirmation{}, false
 		}
@@ -110,6 +112,24 @@ func (d *Detector) Packet(proto uint8, fromOrig bool, seq uint32, payload []byte
 		return d.tcp(fromOrig, seq, payload)
 	}
 	return d.udp(fromOrig, payload)
+}
+
+// Restrict limits the Detector to the services in allowed (the analyzers
+// loaded and not disabled, AnalyzerConfig.Services); call it before the
+// first packet. The zero value detects every service.
+func (d *Detector) Restrict(allowed Set) { d.off = ^allowed }
+
+// PacketLen is Packet for a payload the capture may have cut short:
+// wireLen is its length as sent (the transport payload length), at least
+// len(payload). A UDP DNS message cut by the capture is confirmed as Zeek
+// confirms it: once its header, questions and answers fit in the captured
+// bytes. Otherwise it is Packet.
+func (d *Detector) PacketLen(proto uint8, fromOrig bool, seq uint32, payload []byte, wireLen int) (Confirmation, bool) {
+	if wireLen > len(payload) {
+		d.flags |= fCut
+		defer func() { d.flags &^= fCut }()
+	}
+	return d.Packet(proto, fromOrig, seq, payload)
 }
 
 // SetPartial tells the Detector whether the TCP connection is partial in

@@ -318,7 +318,7 @@ func (d *Detector) command(r *result, ds *dirState, kind int) {
 		d.watch &^= lineProtos
 		d.flags |= fExpectTLS
 		if !d.conf.Has(SSL) {
-			d.active |= SSL.bit()
+			d.active |= SSL.bit() &^ d.off
 		}
 	}
 }

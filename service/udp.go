@@ -19,7 +19,7 @@ func (d *Detector) udp(fromOrig bool, payload []byte) (Confirmation, bool) {
 	ds.n++
 	ds.off = satAdd(ds.off, len(payload))
 	var r result
-	if d.active.Has(DNS) && isDNS(payload) {
+	if d.active.Has(DNS) && (isDNS(payload) || (d.flags&fCut != 0 && isCutDNS(payload))) {
 		d.confirm(&r, DNS, false)
 		d.active &^= NTP.bit()
 	}
@@ -93,6 +93,46 @@ func isDNS(m []byte) bool {
 		}
 	}
 	return pos == len(m)
+}
+
+// isCutDNS reports whether m, a DNS message the capture cut short, has a
+// well-formed header and its questions and answers within the captured
+// bytes: what Zeek's DNS analyzer parses before it confirms
+// (DNS_Interpreter::ParseMessage), the authority and additional sections
+// being allowed to fall in the lost part.
+func isCutDNS(m []byte) bool {
+	if len(m) < 12 {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(m[2:])
+	switch (flags >> 11) & 0xf {
+	case 0, 1, 2, 4, 5, 6:
+	default:
+		return false
+	}
+	qd := int(binary.BigEndian.Uint16(m[4:]))
+	an := int(binary.BigEndian.Uint16(m[6:]))
+	if flags&0x0040 != 0 || qd > maxDNSQuestions || qd+an == 0 || qd+an > maxDNSRecords {
+		return false
+	}
+	pos := 12
+	for range qd {
+		var ok bool
+		if pos, ok = skipName(m, pos); !ok || pos+4 > len(m) {
+			return false
+		}
+		pos += 4
+	}
+	for range an {
+		var ok bool
+		if pos, ok = skipName(m, pos); !ok || pos+10 > len(m) {
+			return false
+		}
+		if pos += 10 + int(binary.BigEndian.Uint16(m[pos+8:])); pos > len(m) {
+			return false
+		}
+	}
+	return true
 }
 
 // skipName returns the offset after the domain name at pos. Labels are at

@@ -36,6 +36,8 @@ var privateNets = NewNets(
 	netip.MustParsePrefix("239.0.0.0/8"),
 	netip.MustParsePrefix("240.0.0.0/4"),
 	netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("2001::/23"),
 	netip.MustParsePrefix("fc00::/7"),
 	netip.MustParsePrefix("fe80::/10"),
@@ -43,8 +45,8 @@ var privateNets = NewNets(
 
 // PrivateNets returns the private and special-purpose blocks that Zeek >= 6.0
 // treats as local by default: 10/8, 172.16/12, 192.168/16, 100.64/10, 127/8,
-// 169.254/16, 224.0.0.0/24, 239/8, 240/4, 255.255.255.255/32, 2001::/23,
-// fc00::/7 and fe80::/10.
+// 169.254/16, 224.0.0.0/24, 239/8, 240/4, 255.255.255.255/32, ::/128, ::1/128,
+// 2001::/23, fc00::/7 and fe80::/10.
 func PrivateNets() Nets { return privateNets }
 
 // NewNets returns the set of the given prefixes. Invalid prefixes are ignored;

@@ -99,7 +99,7 @@ func TestContains(t *testing.T) {
 func TestPrivateNets(t *testing.T) {
 	p := PrivateNets()
 	want := "10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,192.168.0.0/16," +
-		"224.0.0.0/24,239.0.0.0/8,240.0.0.0/4,2001::/23,fc00::/7,fe80::/10" // 255.255.255.255/32 lies in 240/4
+		"224.0.0.0/24,239.0.0.0/8,240.0.0.0/4,::/128,::1/128,2001::/23,fc00::/7,fe80::/10" // 255.255.255.255/32 lies in 240/4
 	if got := p.String(); got != want {
 		t.Errorf("PrivateNets() = %q\nwant            %q", got, want)
 	}
@@ -109,7 +109,7 @@ func TestPrivateNets(t *testing.T) {
 		"224.0.0.251": true, "224.0.1.1": false, "239.255.255.250": true, "250.1.1.1": true,
 		"255.255.255.255": true, "141.142.220.118": false, "8.8.8.8": false,
 		"2001:1::1": true, "2001:200::1": false, "fd00::1": true, "fe80::1": true, "ff02::fb": false,
-		"2600::1": false,
+		"2600::1": false, "::": true, "::1": true, "::2": false,
 	}
 	for a, want := range cases {
 		if got := p.Contains(netip.MustParseAddr(a)); got != want {

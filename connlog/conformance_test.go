@@ -1,0 +1,281 @@
+package connlog_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"shoal/connlog"
+	"shoal/flow"
+	"shoal/ingest"
+	"shoal/internal/logcmp"
+	"shoal/internal/zeekdata"
+	"shoal/packet"
+	"shoal/service"
+	"shoal/site"
+	"shoal/zeeklog"
+)
+
+// zeekRun is how a Zeek test ran: its trace, whether checksums were
+// validated (no -C), the analyzers loaded (nil: Zeek's default scripts)
+// and Tunnel::max_depth.
+type zeekRun struct {
+	trace     string
+	checksums bool
+	analyzers []string
+	maxDepth  int
+	noTunnel  bool // the script checks that Zeek wrote no tunnel.log
+}
+
+// protocolScripts maps @load lines of the case scripts to analyzers.
+var protocolScripts = map[string]string{
+	"base/protocols/http": "HTTP", "base/protocols/dns": "DNS", "base/protocols/ssl": "SSL",
+	"base/protocols/ssh": "SSH", "base/protocols/ntp": "NTP", "base/protocols/ftp": "FTP",
+	"base/protocols/smtp": "SMTP",
+}
+
+var (
+	execLine = regexp.MustCompile(`@TEST-EXEC: zeek ((?:-\S+ )*)(?:-r )?(\S+)`)
+	depthRe  = regexp.MustCompile(`redef Tunnel::max_depth = (\d+)`)
+)
+
+// parseScript reads a case's test.zeek or test.test.
+func parseScript(t *testing.T, dir string) zeekRun {
+	t.Helper()
+	var data []byte
+	for _, name := range []string{"test.zeek", "test.test"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			data = b
+			break
+		}
+	}
+	if data == nil {
+		t.Fatalf("%s: no test script", dir)
+	}
+	run := zeekRun{checksums: true}
+	bare := false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		if m := execLine.FindStringSubmatch(line); m != nil && run.trace == "" {
+			flags := m[1]
+			bare = strings.Contains(flags, "b")
+			run.checksums = !strings.Contains(flags, "C")
+			run.trace = filepath.Base(m[2])
+		}
+		if rest, ok := strings.CutPrefix(line, "@load "); ok {
+			if a, ok := protocolScripts[strings.TrimSpace(rest)]; ok {
+				run.analyzers = append(run.analyzers, a)
+			}
+		}
+		if strings.Contains(line, "test ! -e tunnel.log") || strings.Contains(line, "! test -f tunnel.log") {
+			run.noTunnel = true
+		}
+		if m := depthRe.FindStringSubmatch(line); m != nil {
+			run.maxDepth, _ = strconv.Atoi(m[1])
+		}
+	}
+	if !bare {
+		run.analyzers = nil
+	} else if run.analyzers == nil {
+		run.analyzers = []string{}
+	}
+	return run
+}
+
+// serviceAnalyzer identifies services on a connection as the worker does:
+// the payload Detector, restricted to the loaded analyzers, names the
+// connection's service; DNS over UDP shortens the inactivity timeout.
+type serviceAnalyzer struct {
+	det     service.Detector
+	started bool
+}
+
+func (a *serviceAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) {
+	if !a.started {
+		a.started = true
+		a.det.SetPartial(c.Proto() == packet.ProtoTCP && !p.Has(packet.FlagSYN))
+	}
+	seq := p.Seq
+	if p.Has(packet.FlagSYN) {
+		seq++
+	}
+	if p.Has(packet.FlagRST) || len(p.Payload) == 0 {
+		return
+	}
+	if conf, ok := a.det.PacketLen(c.Proto(), fromOrig, seq, p.Payload, p.PayloadLen); ok {
+		c.AddService(strings.ToLower(conf.Service.String()))
+		if conf.Service == service.DNS && c.Proto() == packet.ProtoUDP {
+			c.SetInactivityTimeout(10 * time.Second)
+		}
+	}
+}
+
+func (a *serviceAnalyzer) Done(*flow.Conn) {}
+
+// runCase runs a trace through a tracker configured as Zeek was, and
+// returns conn.log and tunnel.log as rendered by connlog.
+func runCase(t *testing.T, tracePath string, run zeekRun) (conn, tunnel *logcmp.Table) {
+	t.Helper()
+	ac := service.AnalyzerConfig{Loaded: run.analyzers}
+	tcp, udp := ac.ServerPorts()
+	services := ac.Services()
+	var connBuf, tunBuf bytes.Buffer
+	cw, err := zeeklog.New(&connBuf, connlog.ConnPath, connlog.ConnFields, zeeklog.FormatTSV, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw, err := zeeklog.New(&tunBuf, connlog.TunnelPath, connlog.TunnelFields, zeeklog.FormatTSV, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals []zeeklog.Value
+	tr := flow.NewTracker(flow.Config{
+		ServerPorts: tcp, UDPServerPorts: udp, Checksums: run.checksums,
+		Tunnel: flow.TunnelConfig{MaxDepth: run.maxDepth},
+		Handler: flow.Handler{
+			NewConn: func(c *flow.Conn) {
+				a := &serviceAnalyzer{}
+				a.det.Restrict(services)
+				c.Analyzer = a
+			},
+			Removed: func(r *flow.Record) {
+				vals = connlog.ConnRow(r, site.PrivateNets(), vals[:0])
+				if err := cw.Write(vals...); err != nil {
+					t.Fatal(err)
+				}
+			},
+			Tunnel: func(ev *flow.TunnelEvent) {
+				vals = connlog.TunnelRow(ev, vals[:0])
+				if err := tw.Write(vals...); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	})
+	f, err := ingest.OpenFile(tracePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Run(context.Background(), func(p *packet.Packet) { tr.Packet(p) }); err != nil {
+		t.Fatalf("%s: %v", tracePath, err)
+	}
+	tr.Finish()
+	if err := cw.Close(time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return parse(t, connBuf.Bytes()), parse(t, tunBuf.Bytes())
+}
+
+func parse(t *testing.T, b []byte) *logcmp.Table {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := logcmp.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+func readBaseline(t *testing.T, path string) *logcmp.Table {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	tab, err := logcmp.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+// knownDiffs are the cases that still differ from Zeek, with the reason and
+// the only columns allowed to differ.
+var knownDiffs = map[string]struct {
+	reason  string
+	columns []string
+}{
+	"gtp-outer_ip_frag": {"TCP content gaps are not tracked yet (missed_bytes, history letter g)",
+		[]string{"missed_bytes", "history"}},
+}
+
+// TestTunnelCases runs every case of ../shared/zeek/tunnels with the
+// options its test script used and compares conn.log and tunnel.log with
+// Zeek's.
+func TestTunnelCases(t *testing.T) {
+	root := zeekdata.Path(t, "tunnels")
+	dirs, err := filepath.Glob(filepath.Join(root, "expected", "*"))
+	if err != nil || len(dirs) != 30 {
+		t.Fatalf("want 30 cases, found %d (%v)", len(dirs), err)
+	}
+	passed := 0
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		run := parseScript(t, dir)
+		wantConn := readBaseline(t, filepath.Join(dir, "conn.log"))
+		wantTunnel := readBaseline(t, filepath.Join(dir, "tunnel.log"))
+		equal := false
+		t.Run(name, func(t *testing.T) {
+			conn, tunnel := runCase(t, filepath.Join(root, "traces", run.trace), run)
+			if run.noTunnel && len(tunnel.Rows) > 0 {
+				t.Errorf("tunnel.log has %d rows; Zeek wrote none", len(tunnel.Rows))
+			}
+			diffs := logcmp.Compare(conn, wantConn, tunnel, wantTunnel)
+			equal = len(diffs) == 0 && !t.Failed()
+			known, isKnown := knownDiffs[name]
+			if !isKnown {
+				for _, d := range diffs {
+					t.Error(d)
+				}
+				return
+			}
+			if equal {
+				t.Errorf("now equal to Zeek: remove it from knownDiffs")
+			}
+			for _, d := range diffs {
+				if !slices.ContainsFunc(known.columns, func(c string) bool { return strings.Contains(d, ": "+c+" = ") }) {
+					t.Errorf("unexpected difference: %s", d)
+				}
+			}
+			t.Logf("known difference (%s): %q", known.reason, diffs)
+		})
+		if equal {
+			passed++
+		}
+	}
+	t.Logf("%d of %d tunnel cases equal to Zeek's conn.log and tunnel.log", passed, len(dirs))
+}
+
+// TestConnLogCases compares conn.log with Zeek's for the conn-tracking
+// cases of ../shared/zeek (full default scripts, checksums validated).
+func TestConnLogCases(t *testing.T) {
+	root := zeekdata.Path(t)
+	for _, tc := range []struct{ trace, log string }{
+		{"wikipedia.pcap", "conn-wikipedia/conn.log"},
+		{"http-get.pcap", "conn-http-get/conn.log"},
+		{"ftp-ipv4.pcap", "conn-ftp-ipv4/conn.log"},
+	} {
+		t.Run(tc.trace, func(t *testing.T) {
+			conn, _ := runCase(t, filepath.Join(root, "traces", tc.trace), zeekRun{checksums: true})
+			want := readBaseline(t, filepath.Join(root, "expected", tc.log))
+			for _, d := range logcmp.Compare(conn, want, nil, nil) {
+				t.Error(d)
+			}
+		})
+	}
+}
