@@ -96,6 +96,8 @@ func parseScript(t *testing.T, dir string) zeekRun {
 // connection's service; DNS over UDP shortens the inactivity timeout.
 type serviceAnalyzer struct {
 	det     service.Detector
+	ftp     *service.FTPControl
+	tr      *flow.Tracker
 	started bool
 }
 
@@ -116,6 +118,17 @@ func (a *serviceAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) 
 		if conf.Service == service.DNS && c.Proto() == packet.ProtoUDP {
 			c.SetInactivityTimeout(10 * time.Second)
 		}
+		if conf.Service == service.FTP {
+			a.ftp = &service.FTPControl{}
+		}
+	}
+	if a.ftp != nil {
+		client, _ := c.Orig()
+		server, _ := c.Resp()
+		a.ftp.Packet(fromOrig, seq, p.Payload, client, server, func(d service.FTPData) {
+			a.tr.Expect(flow.Expectation{Orig: d.Orig, Resp: d.Resp, RespPort: d.RespPort, Proto: packet.ProtoTCP,
+				Service: service.FTPDataService, TTL: 5 * time.Minute})
+		})
 	}
 }
 
@@ -138,12 +151,13 @@ func runCase(t *testing.T, tracePath string, run zeekRun) (conn, tunnel *logcmp.
 		t.Fatal(err)
 	}
 	var vals []zeeklog.Value
-	tr := flow.NewTracker(flow.Config{
+	var tr *flow.Tracker
+	tr = flow.NewTracker(flow.Config{
 		ServerPorts: tcp, UDPServerPorts: udp, Checksums: run.checksums,
 		Tunnel: flow.TunnelConfig{MaxDepth: run.maxDepth},
 		Handler: flow.Handler{
 			NewConn: func(c *flow.Conn) {
-				a := &serviceAnalyzer{}
+				a := &serviceAnalyzer{tr: tr}
 				a.det.Restrict(services)
 				c.Analyzer = a
 			},

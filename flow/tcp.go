@@ -205,6 +205,7 @@ func (t *Tracker) processTCP(c *Conn, isOrig bool, p *packet.Packet, ts int64) b
 		raised, doClose, flipped = t.updateInactive(c, endp, peer, isOrig, fl, n, ts)
 		if flipped {
 			endp, peer = &c.orig, &c.resp
+			t.applyExpected(c)
 		}
 	case StateSynSent, StateSynAckSent:
 		if fl.fin {

@@ -206,7 +206,10 @@ type Stats struct {
 	// BadChecksums counts packets dropped for a bad IPv4 header checksum
 	// and packets not analyzed for a bad transport checksum (Config.Checksums).
 	BadChecksums uint64
-	Tunnels      TunnelStats
+	// ExpectedDropped counts expectations (Expect) refused because the
+	// table was full.
+	ExpectedDropped uint64
+	Tunnels         TunnelStats
 }
 
 // key identifies a connection in either direction: the (address, port)
@@ -264,7 +267,8 @@ type Tracker struct {
 
 	seed   uint64 // of the uids
 	tun    tunnelState
-	estSet bool // the current packet completed a handshake (t.established)
+	expect map[expectKey]expected // Expect
+	estSet bool                   // the current packet completed a handshake (t.established)
 }
 
 // NewTracker returns an empty Tracker. Zero Config fields take their defaults
@@ -401,6 +405,7 @@ func (t *Tracker) Finish() int {
 	t.flows.clear()
 	clear(t.tun.active) // Zeek does not expire its tables at termination
 	clear(t.tun.ip)
+	clear(t.expect)
 	return removed
 }
 
@@ -487,6 +492,7 @@ func (t *Tracker) create(k key, h uint64, p *packet.Packet, sport, dport uint16,
 	if flip {
 		c.flipRoles()
 	}
+	t.applyExpected(c)
 	c.startTS = p.TS
 	c.start = p.TS.UnixNano()
 	c.last = c.start

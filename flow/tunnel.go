@@ -381,13 +381,15 @@ func (t *Tracker) expireOldestTunnel() {
 
 // sweepTunnels expires idle tunnels, every tunnelSweepEvery of network time
 // as Zeek's table expiration does: tunnel.log entries idle for
-// Expiration (EXPIRE rows) and IP tunnels idle for IPTunnelTimeout.
+// Expiration (EXPIRE rows) and IP tunnels idle for IPTunnelTimeout; and
+// the expected connections past their time.
 func (t *Tracker) sweepTunnels(ns int64) {
 	ts := &t.tun
-	if ns < ts.nextSweep || len(ts.active)+len(ts.ip) == 0 {
+	if ns < ts.nextSweep || len(ts.active)+len(ts.ip)+len(t.expect) == 0 {
 		return
 	}
 	ts.nextSweep = ns + tunnelSweepEvery
+	t.expireExpected(ns)
 	for k, at := range ts.active {
 		if ns-at.used >= int64(ts.cfg.Expiration) {
 			delete(ts.active, k)
