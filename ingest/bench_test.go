@@ -11,36 +11,60 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"shoal/flow"
 	"shoal/packet"
 )
 
-// frame serialises a generated packet as an Ethernet/IPv4/TCP frame.
+// frame serialises a generated packet with gopacket, as a reference for
+// PcapWriter's own encoding.
 func frame(t testing.TB, p *packet.Packet) []byte {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP,
-		SrcIP: net.IP(p.Src.AsSlice()), DstIP: net.IP(p.Dst.AsSlice())}
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(p.SrcPort), DstPort: layers.TCPPort(p.DstPort), Seq: p.Seq, Ack: p.Ack,
-		Window: p.Window, SYN: p.Has(packet.FlagSYN), ACK: p.Has(packet.FlagACK), RST: p.Has(packet.FlagRST),
-		FIN: p.Has(packet.FlagFIN)}
-	_ = tcp.SetNetworkLayerForChecksum(ip)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr(macA[:]), DstMAC: net.HardwareAddr(macB[:]),
+		EthernetType: layers.EthernetTypeIPv4}
+	var ip gopacket.NetworkLayer
+	var ipl gopacket.SerializableLayer
+	if p.Src.Is6() {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		v6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocol(p.Proto),
+			SrcIP: net.IP(p.Src.AsSlice()), DstIP: net.IP(p.Dst.AsSlice())}
+		ip, ipl = v6, v6
+	} else {
+		v4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocol(p.Proto),
+			SrcIP: net.IP(p.Src.AsSlice()), DstIP: net.IP(p.Dst.AsSlice())}
+		ip, ipl = v4, v4
+	}
+	var l4 gopacket.SerializableLayer
+	if p.Proto == packet.ProtoUDP {
+		udp := &layers.UDP{SrcPort: layers.UDPPort(p.SrcPort), DstPort: layers.UDPPort(p.DstPort)}
+		_ = udp.SetNetworkLayerForChecksum(ip)
+		l4 = udp
+	} else {
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(p.SrcPort), DstPort: layers.TCPPort(p.DstPort), Seq: p.Seq, Ack: p.Ack,
+			Window: p.Window, SYN: p.Has(packet.FlagSYN), ACK: p.Has(packet.FlagACK), RST: p.Has(packet.FlagRST),
+			FIN: p.Has(packet.FlagFIN), PSH: p.Has(packet.FlagPSH)}
+		_ = tcp.SetNetworkLayerForChecksum(ip)
+		l4 = tcp
+	}
 	buf := gopacket.NewSerializeBuffer()
 	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: net.HardwareAddr{0, 1, 2, 3, 4, 5}, DstMAC: net.HardwareAddr{6, 7, 8, 9, 10, 11},
-			EthernetType: layers.EthernetTypeIPv4}, ip, tcp)
+		eth, ipl, l4, gopacket.Payload(p.Payload))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
+	b := buf.Bytes()
+	for len(b) < 60 {
+		b = append(b, 0)
+	}
+	return b
 }
 
-// writeGenerated writes the generator's packets to a classic pcap and
-// returns how many packets and handshakes it holds.
+// writeGenerated writes the generator's packets to a pcap with PcapWriter
+// and returns how many packets and handshakes it holds.
 func writeGenerated(t testing.TB, path string, conns int) (pkts, handshakes int) {
 	t.Helper()
-	g, err := NewGenerator(GeneratorConfig{Seed: 99, Hosts: 1000, Servers: 200, Count: conns, Start: genStart})
+	g, err := NewGenerator(GeneratorConfig{Seed: 99, Hosts: 1000, Servers: 200, LocalServers: 100, Count: conns,
+		Start: genStart})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +73,12 @@ func writeGenerated(t testing.TB, path string, conns int) (pkts, handshakes int)
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	w := pcapgo.NewWriter(fh)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+	w, err := NewPcapWriter(fh)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = g.Run(context.Background(), func(p *packet.Packet) {
-		data := frame(t, p)
-		ci := gopacket.CaptureInfo{Timestamp: p.TS, CaptureLength: len(data), Length: len(data)}
-		if err := w.WritePacket(ci, data); err != nil {
+		if err := w.Write(p); err != nil {
 			t.Fatal(err)
 		}
 		pkts++
@@ -64,6 +86,9 @@ func writeGenerated(t testing.TB, path string, conns int) (pkts, handshakes int)
 			handshakes++
 		}
 	})
+	if err == nil {
+		err = w.Flush()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -11,68 +12,124 @@ import (
 	"shoal/packet"
 )
 
-// Generator connection outcomes, in percent of connections.
+// Default shares of the clients' connections that fail, in percent.
 const (
-	genUnansweredPct = 10 // a SYN that nobody answers
-	genRejectedPct   = 10 // a SYN answered by RST-ACK
-	// the rest complete the three-way handshake
+	DefaultUnansweredPercent = 10 // a SYN that nobody answers
+	DefaultRejectedPercent   = 5  // a SYN answered by RST-ACK
 )
 
-// genSpacing is the network-time gap between connections when Start is set
-// and Rate is 0.
+// genSpacing is the network-time gap between connection starts when Rate
+// is 0.
 const genSpacing = 100 * time.Microsecond
 
-// genFrameLen is the wire length of every generated segment: a minimal
-// Ethernet frame.
-const genFrameLen = 60
+// Client ports are taken in turn from Linux's default ephemeral range, so a
+// 5-tuple repeats only after ephemeralPorts connections of one client.
+const (
+	ephemeralLow   = 32768
+	ephemeralPorts = 60999 - ephemeralLow + 1
+)
 
-// genServerPorts are the destination ports of generated connections.
-var genServerPorts = [...]uint16{80, 443, 22, 25, 8080, 3389}
+// reuseWindow is how long a 5-tuple must stay unused after a connection
+// started on it: the longest a generated connection is tracked (a DNS flow
+// waits the 1 min UDP inactivity timeout of a tracker without analyzers)
+// plus slack. NewGenerator refuses configurations that would reuse one
+// sooner, because the tracker would then see one connection where the
+// generator made two.
+const reuseWindow = 90 * time.Second
+
+// scanReuseWindow is the same for a scanner's probes, which a tracker holds
+// only for its attempt delay (5 s).
+const scanReuseWindow = 15 * time.Second
+
+// Limits on the configuration.
+const (
+	maxHosts    = 1 << 24
+	maxServers  = 1 << 22
+	maxScanners = 1 << 16
+	maxFavorite = 64 // servers one client talks to, at most
+	minFavorite = 8
+)
 
 // GeneratorConfig configures a Generator.
 type GeneratorConfig struct {
-	// Seed makes the packet sequence reproducible: the same seed and
-	// configuration give the same packets (and, with Start set, the same
-	// timestamps).
+	// Seed makes the traffic reproducible: the same seed and configuration
+	// give the same packets (and, with Start set, the same timestamps).
 	Seed int64
-	// Rate is connections per second of wall time; 0 means as fast as
-	// possible. Bursts are bounded to a tenth of a second's worth (at least
-	// one connection).
+	// Rate is connections started per second of wall time; 0 means as fast
+	// as possible. Bursts are bounded to a tenth of a second's worth (at
+	// least one connection).
 	Rate int
 	// Hosts is the number of distinct client addresses, taken in order from
 	// LocalNet (skipping its first address). Must be at least 1.
 	Hosts int
-	// Servers is the number of distinct server addresses, outside LocalNet
-	// (from 11.0.0.1 for IPv4, 2600::1 for IPv6). Must be at least 1.
+	// Servers is the number of distinct remote server addresses, outside
+	// LocalNet (from 11.0.0.1 for IPv4, 2600::1 for IPv6). Must be at least
+	// 1.
 	Servers int
+	// LocalServers is the number of servers inside LocalNet, numbered after
+	// the clients. Local and remote servers are chosen alike; only local ones
+	// appear in known_services.log and known_certs.log under the default
+	// (local) tracking.
+	LocalServers int
 	// Count stops after that many connections; 0 runs until ctx is done.
 	Count int
-	// LocalNet holds the clients. Default 10.0.0.0/8.
+	// LocalNet holds the clients and the local servers. Default 10.0.0.0/8.
 	LocalNet netip.Prefix
-	// Scanners is the number of remote scanners (from 203.0.113.1, a
-	// documentation range; the packets exist only in memory). When set,
-	// ScanPercent of the connections are a scanner's SYN to a random
-	// client and port that nobody answers.
+	// UnansweredPercent and RejectedPercent are the shares of the clients'
+	// TCP connections whose SYN nobody answers or that are rejected with a
+	// RST-ACK. 0 takes the default (10 and 5); a negative value means none.
+	UnansweredPercent int
+	RejectedPercent   int
+	// Scanners is the number of remote scanners (from 203.0.113.1, or
+	// 2001:db8::1 for IPv6; documentation ranges, the packets exist only in
+	// memory). When set, ScanPercent (default 5) of the connections are a
+	// scanner's SYN to a local host that nobody answers. Scanner i sweeps the
+	// local hosts on one port (i%3 == 0), the ports 1-1024 of one host
+	// (i%3 == 1), or (host, port) pairs (i%3 == 2), each target once before
+	// any repeats.
 	Scanners    int
 	ScanPercent int
-	// Start is the network time of the first packet. Timestamps then advance
-	// deterministically (by 1/Rate per connection, or 100µs if Rate is 0).
-	// Zero means timestamps are the wall clock at emission.
+	// Start is the network time of the first packet; timestamps then follow
+	// the schedule (connection starts 1/Rate apart, or 100µs if Rate is 0,
+	// and each connection's packets by its round-trip time). Zero means:
+	// with Rate set, the schedule from the wall clock at the start of Run;
+	// with Rate 0, the wall clock at each packet.
 	Start time.Time
+	// Truth, when set, receives the ground truth of the run as JSON lines
+	// (see Truth and ReadTruth), written as facts become final; Run returns
+	// a write error after the traffic ends.
+	Truth io.Writer
+	// TruthConfig sets what the ground truth assumes of the tracker and the
+	// SumStats epochs to report.
+	TruthConfig TruthConfig
 }
 
-// Generator synthesises TCP connection starts between local clients and
-// remote servers: most complete a three-way handshake (SYN, SYN-ACK, ACK),
-// some SYNs go unanswered and some are rejected with a RST-ACK. It is not safe
-// for concurrent use and runs once.
+// Generator synthesises complete traffic between local clients and local
+// and remote servers: TCP connections with a three-way handshake, a
+// request and response of the server's protocol (HTTP, TLS 1.2 with a
+// certificate or TLS 1.3, SSH, SMTP, FTP) and a FIN exchange or a RST; DNS
+// queries and answers over UDP; SYNs nobody answers; SYNs rejected with a
+// RST-ACK; and scanners' probes. Every connection ends, so a tracker holds
+// each one only for its close or attempt delay. Connections overlap in
+// time and their packets are interleaved by timestamp.
+//
+// Each client talks to a few servers of its own (at least 8, more when
+// there are many servers per client, at most 64), so regular clients never
+// look like scanners. It is not safe for concurrent use and runs once.
 type Generator struct {
-	cfg      GeneratorConfig
-	clients  []netip.Addr
-	servers  []netip.Addr
-	scanners []netip.Addr
-	used     bool
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
+	cfg        GeneratorConfig
+	clients    []netip.Addr
+	servers    []netip.Addr // remote first, then local
+	scanners   []netip.Addr
+	srv        []serverInfo
+	favorites  int    // servers per client
+	favA, favB uint64 // affine permutation of the servers for favorites
+	unanswered int
+	rejected   int
+	used       bool
+	now        func() time.Time
+	sleep      func(ctx context.Context, d time.Duration) error
+	tpl        *templates
 }
 
 // NewGenerator validates cfg and returns a Generator. Errors wrap
@@ -82,47 +139,113 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 		cfg.LocalNet = netip.MustParsePrefix("10.0.0.0/8")
 	}
 	cfg.LocalNet = cfg.LocalNet.Masked()
-	var errs []error
-	if cfg.Rate < 0 {
-		errs = append(errs, fmt.Errorf("%w: Rate %d is negative", ErrBadConfig, cfg.Rate))
-	}
-	if cfg.Count < 0 {
-		errs = append(errs, fmt.Errorf("%w: Count %d is negative", ErrBadConfig, cfg.Count))
-	}
-	if cfg.Hosts < 1 {
-		errs = append(errs, fmt.Errorf("%w: Hosts %d must be at least 1", ErrBadConfig, cfg.Hosts))
-	}
-	if cfg.Servers < 1 {
-		errs = append(errs, fmt.Errorf("%w: Servers %d must be at least 1", ErrBadConfig, cfg.Servers))
-	}
-	if cfg.Servers > 1<<22 {
-		errs = append(errs, fmt.Errorf("%w: Servers %d exceeds %d", ErrBadConfig, cfg.Servers, 1<<22))
-	}
-	if hostBits := cfg.LocalNet.Addr().BitLen() - cfg.LocalNet.Bits(); hostBits < 62 && cfg.Hosts >= 1<<hostBits-1 {
-		errs = append(errs, fmt.Errorf("%w: Hosts %d do not fit in LocalNet %s", ErrBadConfig, cfg.Hosts, cfg.LocalNet))
-	}
-	if cfg.Scanners < 0 || cfg.Scanners > 1<<16 {
-		errs = append(errs, fmt.Errorf("%w: Scanners %d out of range [0, %d]", ErrBadConfig, cfg.Scanners, 1<<16))
-	}
-	if cfg.ScanPercent < 0 || cfg.ScanPercent > 100 {
-		errs = append(errs, fmt.Errorf("%w: ScanPercent %d out of range [0, 100]", ErrBadConfig, cfg.ScanPercent))
-	}
 	if cfg.Scanners > 0 && cfg.ScanPercent == 0 {
 		cfg.ScanPercent = 5
 	}
-	if cfg.Hosts > 1<<24 {
-		errs = append(errs, fmt.Errorf("%w: Hosts %d exceeds %d", ErrBadConfig, cfg.Hosts, 1<<24))
-	}
-	if err := errors.Join(errs...); err != nil {
+	g := &Generator{cfg: cfg, now: time.Now, sleep: sleepCtx}
+	g.unanswered = pick(cfg.UnansweredPercent, DefaultUnansweredPercent)
+	g.rejected = pick(cfg.RejectedPercent, DefaultRejectedPercent)
+	if err := g.validate(); err != nil {
 		return nil, err
 	}
-	g := &Generator{cfg: cfg, now: time.Now, sleep: sleepCtx}
+	tc, err := cfg.TruthConfig.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	g.cfg.TruthConfig = tc
+	g.addresses()
+	total := len(g.servers)
+	g.favorites = min(total, max(minFavorite, (total+cfg.Hosts-1)/cfg.Hosts), maxFavorite)
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xfa7))
+	g.favA, g.favB = coprime(rng, uint64(total)), rng.Uint64N(uint64(total))
+	g.srv = make([]serverInfo, total)
+	for i := range g.srv {
+		g.srv[i] = newServerInfo(uint64(cfg.Seed), i, i >= cfg.Servers)
+	}
+	g.tpl = newTemplates(uint64(cfg.Seed))
+	return g, nil
+}
+
+// pick returns the percent v, def for 0, and 0 for a negative v.
+func pick(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (g *Generator) validate() error {
+	cfg := &g.cfg
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, args...)...))
+	}
+	if cfg.Rate < 0 {
+		bad("Rate %d is negative", cfg.Rate)
+	}
+	if cfg.Count < 0 {
+		bad("Count %d is negative", cfg.Count)
+	}
+	if cfg.Hosts < 1 || cfg.Hosts > maxHosts {
+		bad("Hosts %d out of range [1, %d]", cfg.Hosts, maxHosts)
+	}
+	if cfg.Servers < 1 || cfg.Servers > maxServers {
+		bad("Servers %d out of range [1, %d]", cfg.Servers, maxServers)
+	}
+	if cfg.LocalServers < 0 || cfg.LocalServers > maxServers {
+		bad("LocalServers %d out of range [0, %d]", cfg.LocalServers, maxServers)
+	}
+	if hostBits := cfg.LocalNet.Addr().BitLen() - cfg.LocalNet.Bits(); hostBits < 62 &&
+		cfg.Hosts+cfg.LocalServers >= 1<<hostBits-1 {
+		bad("Hosts %d and LocalServers %d do not fit in LocalNet %s", cfg.Hosts, cfg.LocalServers, cfg.LocalNet)
+	}
+	if cfg.Scanners < 0 || cfg.Scanners > maxScanners {
+		bad("Scanners %d out of range [0, %d]", cfg.Scanners, maxScanners)
+	}
+	if cfg.ScanPercent < 0 || cfg.ScanPercent > 100 {
+		bad("ScanPercent %d out of range [0, 100]", cfg.ScanPercent)
+	}
+	if g.unanswered+g.rejected > 100 {
+		bad("UnansweredPercent %d and RejectedPercent %d exceed 100", g.unanswered, g.rejected)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Network-time connection rate, and how many connections reach one
+	// client's and one scanner's port range within reuseWindow.
+	rate := float64(time.Second / genSpacing)
+	if cfg.Rate > 0 {
+		rate = float64(cfg.Rate)
+	}
+	favorites := min(cfg.Servers+cfg.LocalServers, minFavorite)
+	perPair := rate * reuseWindow.Seconds() / float64(cfg.Hosts) / float64(favorites)
+	if perPair > ephemeralPorts {
+		bad("Hosts %d are too few for %.0f connections/s: a client's ephemeral ports would repeat on one server within %v",
+			cfg.Hosts, rate, reuseWindow)
+	}
+	if cfg.Scanners > 0 {
+		perScanner := rate * float64(cfg.ScanPercent) / 100 * scanReuseWindow.Seconds() / float64(cfg.Scanners)
+		if perScanner > ephemeralPorts {
+			bad("Scanners %d are too few for %.0f probes/s: a scanner's ports would repeat within %v",
+				cfg.Scanners, rate*float64(cfg.ScanPercent)/100, scanReuseWindow)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addresses lays out the clients, the servers and the scanners.
+func (g *Generator) addresses() {
+	cfg := &g.cfg
 	g.clients = make([]netip.Addr, cfg.Hosts)
 	a := cfg.LocalNet.Addr()
 	for i := range g.clients {
 		a = a.Next()
 		g.clients[i] = a
 	}
+	g.servers = make([]netip.Addr, 0, cfg.Servers+cfg.LocalServers)
 	s := netip.MustParseAddr("11.0.0.0")
 	if cfg.LocalNet.Addr().Is6() {
 		s = netip.MustParseAddr("2600::")
@@ -133,13 +256,37 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 			g.servers = append(g.servers, s)
 		}
 	}
+	for range cfg.LocalServers {
+		a = a.Next()
+		g.servers = append(g.servers, a)
+	}
 	sc := netip.MustParseAddr("203.0.113.0")
+	if cfg.LocalNet.Addr().Is6() {
+		sc = netip.MustParseAddr("2001:db8::")
+	}
 	for range cfg.Scanners {
 		sc = sc.Next()
 		g.scanners = append(g.scanners, sc)
 	}
-	return g, nil
 }
+
+// favorite returns the server index of client c's k-th server.
+func (g *Generator) favorite(c, k int) int {
+	n := uint64(len(g.servers))
+	x := (uint64(c)*uint64(g.favorites) + uint64(k)) % n
+	return int((g.favA*x + g.favB) % n)
+}
+
+// localHost returns the i-th local host (a scanner's victim): the clients,
+// then the local servers.
+func (g *Generator) localHost(i int) netip.Addr {
+	if i < len(g.clients) {
+		return g.clients[i]
+	}
+	return g.servers[g.cfg.Servers+i-len(g.clients)]
+}
+
+func (g *Generator) numLocal() int { return len(g.clients) + g.cfg.LocalServers }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -152,96 +299,41 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run emits the connections' packets to fn until Count connections have
-// been started or ctx is done (then the error is ctx.Err()). The packet
-// sequence depends only on the seed and configuration; with Rate > 0 Run
-// paces itself in wall time.
+// Run emits the packets of Count connections (or, with Count 0, until ctx
+// is done) to fn, in timestamp order. When ctx ends, no new connection
+// starts and the connections under way are completed without pacing, then
+// the error is ctx.Err(). The packet sequence depends only on the seed and
+// configuration; with Rate > 0 Run paces connection starts in wall time.
+// A Truth write error is returned after the traffic ended.
 func (g *Generator) Run(ctx context.Context, fn func(*packet.Packet)) (Stats, error) {
 	var st Stats
 	if g.used {
 		return st, ErrUsed
 	}
 	g.used = true
-	rng := rand.New(rand.NewPCG(uint64(g.cfg.Seed), 0x5ea1))
-	spacing := genSpacing
-	if g.cfg.Rate > 0 {
-		spacing = time.Second / time.Duration(g.cfg.Rate)
+	r := newRun(g, fn, &st)
+	err := r.loop(ctx)
+	if terr := r.finish(); terr != nil {
+		err = errors.Join(err, terr)
 	}
-	burst := max(1, g.cfg.Rate/10)
-	wallStart := g.now()
-	done := ctx.Done()
-	var p packet.Packet
-	emit := func(ts time.Time) {
-		p.TS = ts
-		p.WireLen = genFrameLen
-		st.Packets++
-		st.Bytes += genFrameLen
-		st.Delivered++
-		fn(&p)
-	}
-	for i := 0; g.cfg.Count == 0 || i < g.cfg.Count; i++ {
-		select {
-		case <-done:
-			return st, ctx.Err()
-		default:
-		}
-		if g.cfg.Rate > 0 {
-			// Token bucket: connection i may start once i-burst+1 tokens
-			// have accrued since the start.
-			if ahead := time.Duration(i-burst+1)*spacing - g.now().Sub(wallStart); ahead > 0 {
-				if err := g.sleep(ctx, ahead); err != nil {
-					return st, err
-				}
-			}
-		}
-		client := g.clients[rng.IntN(len(g.clients))]
-		server := g.servers[rng.IntN(len(g.servers))]
-		sport := uint16(1024 + rng.IntN(65536-1024))
-		dport := genServerPorts[rng.IntN(len(genServerPorts))]
-		isn, rsn := rng.Uint32(), rng.Uint32()
-		outcome := rng.IntN(100)
+	return st, err
+}
 
-		// Timestamps of this connection's packets: SYN, reply, ACK.
-		var ts [3]time.Time
-		if !g.cfg.Start.IsZero() {
-			base := g.cfg.Start.Add(time.Duration(i) * spacing)
-			for k := range ts {
-				ts[k] = base.Add(time.Duration(k) * spacing / 3)
-			}
-		}
-		stamp := func(k int) time.Time {
-			if g.cfg.Start.IsZero() {
-				return g.now()
-			}
-			return ts[k]
-		}
-
-		st.Connections++
-		if len(g.scanners) > 0 && rng.IntN(100) < g.cfg.ScanPercent {
-			// A scanner probes a local host; nobody answers.
-			p = packet.Packet{Src: g.scanners[rng.IntN(len(g.scanners))], Dst: client, SrcPort: sport,
-				DstPort: uint16(1 + rng.IntN(1024)), Proto: packet.ProtoTCP, Flags: packet.FlagSYN, Seq: isn, Window: 1024}
-			emit(stamp(0))
-			continue
-		}
-		p = packet.Packet{Src: client, Dst: server, SrcPort: sport, DstPort: dport, Proto: packet.ProtoTCP,
-			Flags: packet.FlagSYN, Seq: isn, Window: 64240}
-		emit(stamp(0))
-		switch {
-		case outcome < genUnansweredPct:
-			// nobody answers
-		case outcome < genUnansweredPct+genRejectedPct:
-			p = packet.Packet{Src: server, Dst: client, SrcPort: dport, DstPort: sport, Proto: packet.ProtoTCP,
-				Flags: packet.FlagRST | packet.FlagACK, Ack: isn + 1}
-			emit(stamp(1))
-		default:
-			p = packet.Packet{Src: server, Dst: client, SrcPort: dport, DstPort: sport, Proto: packet.ProtoTCP,
-				Flags: packet.FlagSYN | packet.FlagACK, Seq: rsn, Ack: isn + 1, Window: 65160}
-			emit(stamp(1))
-			p = packet.Packet{Src: client, Dst: server, SrcPort: sport, DstPort: dport, Proto: packet.ProtoTCP,
-				Flags: packet.FlagACK, Seq: isn + 1, Ack: rsn + 1, Window: 502}
-			emit(stamp(2))
+// coprime returns a random multiplier in [1, n) coprime with n (1 if n < 3).
+func coprime(rng *rand.Rand, n uint64) uint64 {
+	if n < 3 {
+		return 1
+	}
+	for {
+		if a := 1 + rng.Uint64N(n-1); gcd(a, n) == 1 {
+			return a
 		}
 	}
-	return st, nil
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

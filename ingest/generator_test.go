@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -29,7 +30,7 @@ func generate(t testing.TB, cfg GeneratorConfig) ([]packet.Packet, Stats) {
 }
 
 func TestGeneratorDeterministic(t *testing.T) {
-	cfg := GeneratorConfig{Seed: 42, Hosts: 50, Servers: 20, Count: 2000, Start: genStart}
+	cfg := GeneratorConfig{Seed: 42, Hosts: 50, Servers: 20, LocalServers: 10, Count: 2000, Scanners: 2, Start: genStart}
 	a, sta := generate(t, cfg)
 	b, stb := generate(t, cfg)
 	if sta != stb || len(a) != len(b) {
@@ -50,7 +51,8 @@ func TestGeneratorDeterministic(t *testing.T) {
 		t.Error("a different seed gave the same packets")
 	}
 
-	// Without Start the timestamps follow the clock, the rest is the same.
+	// Without Start (and without Rate) the timestamps follow the clock, the
+	// rest is the same.
 	cfg.Seed, cfg.Start = 42, time.Time{}
 	d, _ := generate(t, cfg)
 	for i := range d {
@@ -62,62 +64,119 @@ func TestGeneratorDeterministic(t *testing.T) {
 	}
 }
 
+// TestGeneratorTraffic checks the traffic as a tracker sees it: every
+// connection ends, with Zeek's conn_state of a complete connection (SF, or
+// RSTO/RSTR for an abort), an unanswered attempt (S0) or a rejection
+// (REJ), in the configured mix, between local clients and local and remote
+// servers of every protocol.
 func TestGeneratorTraffic(t *testing.T) {
 	local := netip.MustParsePrefix("192.168.0.0/16")
-	pkts, st := generate(t, GeneratorConfig{Seed: 1, Hosts: 30, Servers: 10, Count: 5000, LocalNet: local, Start: genStart})
-	if st.Connections != 5000 || st.Packets != uint64(len(pkts)) || st.Delivered != st.Packets || st.Bytes != 60*st.Packets {
-		t.Fatalf("stats %+v for %d packets", st, len(pkts))
-	}
-	clients, servers := map[netip.Addr]bool{}, map[netip.Addr]bool{}
-	var syns, synAcks, rsts int
+	n := 20000 / raceScale
+	pkts, st := generate(t, GeneratorConfig{Seed: 1, Hosts: 30, Servers: 20, LocalServers: 20, Count: n,
+		LocalNet: local, Start: genStart})
+	var bytes uint64
 	prev := time.Time{}
-	for _, p := range pkts {
+	ports := map[uint16]int{}
+	localServers, remoteServers := 0, 0
+	for i := range pkts {
+		p := &pkts[i]
+		bytes += uint64(p.WireLen)
 		if p.TS.Before(prev) {
 			t.Fatal("timestamps go backwards")
 		}
 		prev = p.TS
-		switch p.Flags {
-		case packet.FlagSYN:
-			syns++
-			clients[p.Src], servers[p.Dst] = true, true
-			if !local.Contains(p.Src) || local.Contains(p.Dst) {
-				t.Fatalf("SYN %v -> %v: client must be local, server remote", p.Src, p.Dst)
+		if p.PayloadLen != len(p.Payload) || p.WireLen < 60 || p.IPLen+14 > p.WireLen {
+			t.Fatalf("packet %d: sizes %+v", i, *p)
+		}
+		if p.Flags == packet.FlagSYN || (p.Proto == packet.ProtoUDP && p.DstPort == 53) {
+			if !local.Contains(p.Src) {
+				t.Fatalf("connection from %v: clients must be local", p.Src)
 			}
-		case packet.FlagSYN | packet.FlagACK:
-			synAcks++
-		case packet.FlagRST | packet.FlagACK:
-			rsts++
+			ports[p.DstPort]++
+			if local.Contains(p.Dst) {
+				localServers++
+			} else {
+				remoteServers++
+			}
 		}
 	}
-	if syns != 5000 || len(clients) != 30 || len(servers) != 10 {
-		t.Errorf("%d SYNs from %d clients to %d servers", syns, len(clients), len(servers))
+	if st.Connections != uint64(n) || st.Packets != uint64(len(pkts)) || st.Delivered != st.Packets || st.Bytes != bytes {
+		t.Fatalf("stats %+v for %d packets of %d bytes", st, len(pkts), bytes)
 	}
-	if unanswered := syns - synAcks - rsts; synAcks < 3500 || rsts < 300 || unanswered < 300 {
-		t.Errorf("outcome mix: %d handshakes, %d rejected, %d unanswered", synAcks, rsts, unanswered)
+	if localServers < n/5 || remoteServers < n/5 {
+		t.Errorf("%d connections to local servers, %d to remote ones", localServers, remoteServers)
 	}
-	if want := genStart.Add(4999 * genSpacing); !pkts[len(pkts)-1].TS.Before(want.Add(genSpacing)) || pkts[len(pkts)-1].TS.Before(want) {
-		t.Errorf("last timestamp %v, want within a spacing after %v", pkts[len(pkts)-1].TS, want)
+	for _, port := range []uint16{80, 443, 22, 25, 21, 53} {
+		if ports[port] == 0 {
+			t.Errorf("no connection to port %d: %v", port, ports)
+		}
+	}
+	if pp := float64(st.Packets) / float64(st.Connections); pp < 6 || pp > 40 {
+		t.Errorf("%.1f packets per connection", pp)
 	}
 
-	// The flow tracker raises Established for every handshake, and the
-	// unanswered SYNs become attempts.
-	tr := flow.NewTracker(flow.Config{})
-	established := 0
+	states := map[flow.ConnState]int{}
+	tr := flow.NewTracker(flow.Config{Handler: flow.Handler{Removed: func(r *flow.Record) { states[r.State]++ }}})
 	for i := range pkts {
-		if ev, ok := tr.Packet(&pkts[i]); ok {
-			established++
-			if !local.Contains(ev.Orig) || ev.TS.IsZero() {
-				t.Fatalf("bad event %+v", ev)
-			}
-		}
-	}
-	if established != synAcks {
-		t.Errorf("%d established, want %d handshakes", established, synAcks)
+		tr.Packet(&pkts[i])
 	}
 	tr.Expire(tr.Now().Add(time.Hour))
-	// With this seed no 5-tuple repeats, so every unanswered SYN is an attempt.
-	if s := tr.Stats(); s.Reused != 0 || int(s.Attempted) != syns-synAcks-rsts || s.Flows != 0 {
-		t.Errorf("tracker %+v: want %d attempts, no reuse, no flows left", s, syns-synAcks-rsts)
+	if s := tr.Stats(); s.Flows != 0 || s.UDP.Flows != 0 || s.Reused != 0 || s.Expired != 0 {
+		t.Errorf("tracker %+v: want every connection closed or attempted, none reused or left to the inactivity timeout", s)
+	}
+	total := 0
+	for _, n := range states {
+		total += n
+	}
+	share := func(s flow.ConnState) float64 { return 100 * float64(states[s]) / float64(total) }
+	// 12% of the servers speak DNS over UDP (SF); of the TCP connections
+	// 10% are unanswered (S0), 5% rejected (REJ), 15% of the rest aborted.
+	if total != n || share(flow.ConnS0) < 6 || share(flow.ConnS0) > 14 || share(flow.ConnREJ) < 2 ||
+		share(flow.ConnREJ) > 8 || share(flow.ConnSF) < 55 || states[flow.ConnRSTO]+states[flow.ConnRSTR] < n/20 {
+		t.Errorf("conn states %v of %d connections", states, total)
+	}
+	for s := range states {
+		switch s {
+		case flow.ConnS0, flow.ConnREJ, flow.ConnSF, flow.ConnRSTO, flow.ConnRSTR:
+		default:
+			t.Errorf("%d connections in state %s", states[s], s)
+		}
+	}
+}
+
+// TestGeneratorBoundedMemory runs 10 s of network time at the default
+// full-rate spacing into a tracker with 1 s attempt and close delays: the
+// tracked flows and the generator's connections under way level off
+// (every connection ends, so a flow lives only its close or attempt delay,
+// a DNS flow its 2 s inactivity timeout) instead of growing with the run.
+func TestGeneratorBoundedMemory(t *testing.T) {
+	g, err := NewGenerator(GeneratorConfig{Seed: 9, Hosts: 2000, Servers: 300, LocalServers: 200, Count: 100000 / raceScale,
+		Scanners: 5, Start: genStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := flow.NewTracker(flow.Config{AttemptDelay: time.Second, CloseDelay: time.Second, UDPInactivity: 2 * time.Second})
+	var st Stats
+	var r *genRun
+	var peak [5]int // per fifth of the run: tracked flows
+	var inflight [5]int
+	span := time.Duration(g.cfg.Count) * genSpacing / 5
+	r = newRun(g, func(p *packet.Packet) {
+		tr.Packet(p)
+		i := min(int(p.TS.Sub(genStart)/span), len(peak)-1)
+		s := tr.Stats()
+		peak[i] = max(peak[i], s.Flows+s.UDP.Flows)
+		inflight[i] = max(inflight[i], len(r.heap))
+	}, &st)
+	if err := r.loop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("peak flows per %v: %v; connections under way: %v", span, peak, inflight)
+	if peak[4] > peak[3]*11/10 || peak[4] > 30000 {
+		t.Errorf("flows still growing: %v", peak)
+	}
+	if inflight[4] > 5000 || inflight[4] > inflight[1]*2 {
+		t.Errorf("connections under way growing: %v", inflight)
 	}
 }
 
@@ -131,7 +190,14 @@ func TestGeneratorConfigErrors(t *testing.T) {
 		"negative rate":    {GeneratorConfig{Hosts: 1, Servers: 1, Rate: -1}, "Rate -1"},
 		"negative count":   {GeneratorConfig{Hosts: 1, Servers: 1, Count: -3}, "Count -3"},
 		"hosts do not fit": {GeneratorConfig{Hosts: 300, Servers: 1, LocalNet: netip.MustParsePrefix("10.1.1.0/24")}, "do not fit"},
-		"too many servers": {GeneratorConfig{Hosts: 1, Servers: 1 << 23}, "Servers"},
+		"local servers do not fit": {GeneratorConfig{Hosts: 200, Servers: 1, LocalServers: 60,
+			LocalNet: netip.MustParsePrefix("10.1.1.0/24")}, "do not fit"},
+		"too many servers":   {GeneratorConfig{Hosts: 1, Servers: 1 << 23}, "Servers"},
+		"failures over 100%": {GeneratorConfig{Hosts: 1, Servers: 1, UnansweredPercent: 60, RejectedPercent: 50}, "exceed 100"},
+		"ports would repeat": {GeneratorConfig{Hosts: 2, Servers: 2}, "too few"},
+		"scanner ports":      {GeneratorConfig{Hosts: 1000, Servers: 50, Scanners: 4, ScanPercent: 100}, "Scanners 4"},
+		"negative epoch": {GeneratorConfig{Hosts: 100, Servers: 100,
+			TruthConfig: TruthConfig{Epochs: []time.Duration{-time.Second}}}, "Epochs"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -141,16 +207,17 @@ func TestGeneratorConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	g, err := NewGenerator(GeneratorConfig{Hosts: 254, Servers: 5, LocalNet: netip.MustParsePrefix("10.1.1.0/24")})
+	g, err := NewGenerator(GeneratorConfig{Hosts: 244, Servers: 5, LocalServers: 10, Rate: 1000,
+		LocalNet: netip.MustParsePrefix("10.1.1.0/24")})
 	if err != nil {
 		t.Fatalf("a /24 holds 254 hosts: %v", err)
 	}
-	if g.clients[253] != netip.MustParseAddr("10.1.1.254") {
-		t.Errorf("last client %v", g.clients[253])
+	if g.clients[243] != netip.MustParseAddr("10.1.1.244") || g.servers[14] != netip.MustParseAddr("10.1.1.254") {
+		t.Errorf("last client %v, last local server %v", g.clients[243], g.servers[14])
 	}
-	g6, err := NewGenerator(GeneratorConfig{Hosts: 3, Servers: 3, LocalNet: netip.MustParsePrefix("fd00::/64")})
-	if err != nil || !g6.servers[0].Is6() || g6.cfg.LocalNet.Contains(g6.servers[0]) {
-		t.Errorf("IPv6 generator: %v, servers %v", err, g6.servers)
+	g6, err := NewGenerator(GeneratorConfig{Hosts: 3, Servers: 3, Rate: 100, Scanners: 1, LocalNet: netip.MustParsePrefix("fd00::/64")})
+	if err != nil || !g6.servers[0].Is6() || g6.cfg.LocalNet.Contains(g6.servers[0]) || !g6.scanners[0].Is6() {
+		t.Errorf("IPv6 generator: %v, servers %v, scanners %v", err, g6.servers, g6.scanners)
 	}
 }
 
@@ -172,7 +239,7 @@ func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
 
 func TestGeneratorRateLimit(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(0, 0)}
-	g, err := NewGenerator(GeneratorConfig{Seed: 7, Rate: 1000, Hosts: 5, Servers: 5, Count: 3000})
+	g, err := NewGenerator(GeneratorConfig{Seed: 7, Rate: 1000, Hosts: 50, Servers: 5, Count: 3000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,22 +248,24 @@ func TestGeneratorRateLimit(t *testing.T) {
 	conns := 0
 	maxAhead := 0.0
 	_, err = g.Run(context.Background(), func(p *packet.Packet) {
-		if p.Flags != packet.FlagSYN {
+		if p.Flags != packet.FlagSYN && (p.Proto != packet.ProtoUDP || p.DstPort != 53) {
 			return
+		}
+		// Connection i starts at i/Rate of schedule time, from the wall
+		// clock at the start.
+		if want := start.Add(time.Duration(conns) * time.Millisecond); !p.TS.Equal(want) {
+			t.Fatalf("connection %d at %v, want %v", conns, p.TS, want)
 		}
 		conns++
 		// Never more than the burst (100) ahead of the rate.
 		allowed := clk.now.Sub(start).Seconds()*1000 + 100
 		maxAhead = max(maxAhead, float64(conns)-allowed)
-		if !p.TS.Equal(clk.now) {
-			t.Fatalf("timestamp %v is not the wall clock %v", p.TS, clk.now)
-		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxAhead > 0.5 {
-		t.Errorf("burst exceeded by %.1f connections", maxAhead)
+	if conns != 3000 || maxAhead > 0.5 {
+		t.Errorf("%d connections, burst exceeded by %.1f", conns, maxAhead)
 	}
 	// 3000 connections at 1000/s with a burst of 100: 2.9 s of waiting.
 	if clk.slept < 2890*time.Millisecond || clk.slept > 2910*time.Millisecond {
@@ -207,7 +276,7 @@ func TestGeneratorRateLimit(t *testing.T) {
 func TestGeneratorRealTimeAndCancel(t *testing.T) {
 	// A real (short) paced run: 300 connections at 2000/s, burst 200,
 	// cannot finish in under 50 ms.
-	g, err := NewGenerator(GeneratorConfig{Seed: 3, Rate: 2000, Hosts: 2, Servers: 2, Count: 300})
+	g, err := NewGenerator(GeneratorConfig{Seed: 3, Rate: 2000, Hosts: 20, Servers: 20, Count: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,48 +292,80 @@ func TestGeneratorRealTimeAndCancel(t *testing.T) {
 		t.Errorf("second Run = %v, want ErrUsed", err)
 	}
 
-	// Count 0 runs until the context ends.
-	g, _ = NewGenerator(GeneratorConfig{Seed: 3, Rate: 100000, Hosts: 2, Servers: 2})
+	// Count 0 runs until the context ends; the connections under way are
+	// completed, so the truth still matches what a tracker finds.
+	var buf bytes.Buffer
+	g, _ = NewGenerator(GeneratorConfig{Seed: 3, Hosts: 200, Servers: 20, LocalServers: 20, Scanners: 2,
+		Start: genStart, Truth: &buf})
+	a := newAnalyses(TruthConfig{})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	st, err = g.Run(ctx, func(*packet.Packet) {
-		if n++; n == 5000 {
+	st, err = g.Run(ctx, func(p *packet.Packet) {
+		a.tr.Packet(p)
+		if n++; n == 50000 {
 			cancel()
 		}
 	})
-	if !errors.Is(err, context.Canceled) || st.Packets < 5000 {
-		t.Errorf("Run = %+v, %v; want context.Canceled after 5000 packets", st, err)
+	a.tr.Finish()
+	if !errors.Is(err, context.Canceled) || st.Packets < 50100 {
+		t.Errorf("Run = %+v, %v; want context.Canceled after draining the connections under way", st, err)
 	}
+	want, err := ReadTruth(&buf)
+	if err != nil || !want.Complete || want.Summary.Connections != st.Connections {
+		t.Fatalf("ReadTruth: %v, %+v", err, want.Summary)
+	}
+	compareTruth(t, want, a)
 }
 
 func TestGeneratorScanners(t *testing.T) {
-	g, err := NewGenerator(GeneratorConfig{Seed: 3, Hosts: 100, Servers: 10, Count: 2000, Scanners: 2, ScanPercent: 10,
-		Start: time.Unix(1700000000, 0)})
+	g, err := NewGenerator(GeneratorConfig{Seed: 3, Hosts: 100, Servers: 10, LocalServers: 10, Count: 20000,
+		Scanners: 3, ScanPercent: 10, Start: genStart})
 	if err != nil {
 		t.Fatal(err)
 	}
-	probes := map[netip.Addr]int{}
+	type target struct {
+		victim netip.Addr
+		port   uint16
+	}
+	probes := map[netip.Addr][]target{}
 	if _, err := g.Run(context.Background(), func(p *packet.Packet) {
 		if p.Src.Is4() && p.Src.As4()[0] == 203 {
-			if p.Flags != packet.FlagSYN {
-				t.Fatalf("scanner sent flags %#x", p.Flags)
+			if p.Flags != packet.FlagSYN || !g.cfg.LocalNet.Contains(p.Dst) {
+				t.Fatalf("scanner sent flags %#x to %v", p.Flags, p.Dst)
 			}
-			probes[p.Src]++
+			probes[p.Src] = append(probes[p.Src], target{p.Dst, p.DstPort})
 		}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(probes) != 2 {
-		t.Fatalf("probes from %d scanners, want 2: %v", len(probes), probes)
+	if len(probes) != 3 {
+		t.Fatalf("probes from %d scanners, want 3", len(probes))
 	}
 	total := 0
-	for _, n := range probes {
-		total += n
+	for s, ts := range probes {
+		total += len(ts)
+		hosts, ports, pairs := map[netip.Addr]bool{}, map[uint16]bool{}, map[target]bool{}
+		for _, x := range ts {
+			hosts[x.victim], ports[x.port], pairs[x] = true, true, true
+		}
+		// Each sweep reaches a new target with every probe until it is
+		// through (110 local hosts; 1024 ports).
+		switch i := s.As4()[3] - 1; i % 3 {
+		case 0:
+			if len(ports) != 1 || len(hosts) != min(len(ts), 110) {
+				t.Errorf("address scanner %v: %d probes, %d hosts, %d ports", s, len(ts), len(hosts), len(ports))
+			}
+		case 1:
+			if len(hosts) != 1 || len(ports) != min(len(ts), 1024) {
+				t.Errorf("port scanner %v: %d probes, %d hosts, %d ports", s, len(ts), len(hosts), len(ports))
+			}
+		default:
+			if len(pairs) != len(ts) || len(hosts) != min(len(ts), 110) {
+				t.Errorf("random scanner %v: %d probes, %d pairs, %d hosts", s, len(ts), len(pairs), len(hosts))
+			}
+		}
 	}
-	if total < 100 || total > 300 {
-		t.Fatalf("%d probes in 2000 connections, want about 10%%", total)
-	}
-	if _, err := NewGenerator(GeneratorConfig{Hosts: 1, Servers: 1, ScanPercent: 101}); err == nil {
-		t.Fatal("ScanPercent 101 accepted")
+	if total < 1600 || total > 2400 {
+		t.Fatalf("%d probes in 20000 connections, want about 10%%", total)
 	}
 }

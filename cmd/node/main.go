@@ -59,8 +59,9 @@ func (l *fileFlag) String() string     { return strings.Join(*l, ",") }
 func (l *fileFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 type options struct {
-	cfg      node.Config
-	logLevel string
+	cfg       node.Config
+	logLevel  string
+	truthFile string // --gen-truth
 }
 
 // parse turns the command line into a node configuration. Any error is a
@@ -85,6 +86,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		genSeed                               int64
 		genRate, genHosts, genServers, genCnt int
 		genScanners, genScanPct               int
+		genLocalServers, genUnans, genRej     int
+		genTruth                              string
 		partitions, queue                     int
 		expire                                time.Duration
 	)
@@ -118,6 +121,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&genScanners, "gen-scanners", 0, "generator: remote scanners probing local hosts (documentation addresses)")
 	fs.IntVar(&genScanPct, "gen-scan-percent", 5, "generator: percent of connections that are scanner probes")
 	fs.IntVar(&genCnt, "gen-count", 0, "generator: stop after this many connections (0 = until stopped)")
+	fs.IntVar(&genLocalServers, "gen-local-servers", 100, "generator: distinct server hosts inside the local network")
+	fs.IntVar(&genUnans, "gen-unanswered-percent", ingest.DefaultUnansweredPercent, "generator: percent of client connections nobody answers")
+	fs.IntVar(&genRej, "gen-rejected-percent", ingest.DefaultRejectedPercent, "generator: percent of client connections rejected with a RST")
+	fs.StringVar(&genTruth, "gen-truth", "", "generator: write the ground truth of the generated traffic to `file` (JSON lines)")
 	fs.StringVar(&localNets, "local-nets", "", "comma-separated CIDRs that are local (default: the private ranges)")
 	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
 	fs.StringVar(&svcTracking, "known-services-tracking", "local", "services known_services logs (by responder): local, remote, all or none")
@@ -211,18 +218,47 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	c.Read = read
 	if generate {
-		c.Generate = &ingest.GeneratorConfig{Seed: genSeed, Rate: genRate, Hosts: genHosts, Servers: genServers, Count: genCnt}
+		c.Generate = &ingest.GeneratorConfig{Seed: genSeed, Rate: genRate, Hosts: genHosts, Servers: genServers,
+			LocalServers: genLocalServers, Count: genCnt, UnansweredPercent: percentFlag(genUnans),
+			RejectedPercent: percentFlag(genRej), TruthConfig: ingest.TruthConfig{Epochs: builtinEpochs(c.SumStats)}}
 		if genScanners > 0 {
 			c.Generate.Scanners, c.Generate.ScanPercent = genScanners, genScanPct
 		}
 		if _, err := ingest.NewGenerator(*c.Generate); err != nil {
 			return nil, fmt.Errorf("--gen-*: %w", err)
 		}
+		o.truthFile = genTruth
+	} else if genTruth != "" {
+		return nil, errors.New("--gen-truth needs --generate")
 	}
 	if _, err := zerolog.ParseLevel(logLevel); err != nil || logLevel == "" {
 		return nil, fmt.Errorf("--log-level: unknown level %q", logLevel)
 	}
 	return o, nil
+}
+
+// percentFlag maps a percent flag to the generator's convention (0 takes
+// the default, negative means none).
+func percentFlag(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// builtinEpochs returns the fixed epochs of the SumStats definitions that
+// reduce the built-in streams, for the generator's ground truth (which also
+// reports the whole run).
+func builtinEpochs(defs []ssconf.Definition) []time.Duration {
+	epochs := []time.Duration{0}
+	for _, d := range defs {
+		for _, r := range d.Def.Reducers {
+			if r.Stream == ingest.StreamEstablished || r.Stream == ingest.StreamAttempt {
+				epochs = append(epochs, d.Def.Epoch)
+			}
+		}
+	}
+	return epochs
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -233,6 +269,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
+	}
+	if o.truthFile != "" {
+		f, err := os.Create(o.truthFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: --gen-truth: %v\n", err)
+			return 2
+		}
+		// Closed after the node stopped: the generator has written
+		// everything by the time its run returns.
+		defer f.Close()
+		o.cfg.Generate.Truth = f
 	}
 	level, _ := zerolog.ParseLevel(o.logLevel)
 	o.cfg.Logger = zerolog.New(stderr).Level(level).With().Timestamp().Logger()
