@@ -119,6 +119,8 @@ type Config struct {
 	// fall behind the wire.
 	Block    bool
 	Settings Settings
+	// Security: gossip keys, cluster name, HTTP token (see Security).
+	Security Security
 
 	// Worker inputs: pcap files read in order, the generator, a live
 	// interface (AF_PACKET), Zeek logs (conn, ssl, x509) from files or
@@ -235,7 +237,7 @@ func (c *Config) validate() error {
 	if c.Settings.HostExpire < 0 {
 		return fmt.Errorf("%w: known hosts expiry %v is negative", ErrConfig, c.Settings.HostExpire)
 	}
-	return nil
+	return CheckExposure(*c)
 }
 
 // withScanDefaults fills the zero fields of c with simple-scan's defaults.

@@ -14,7 +14,8 @@ import (
 
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+	a := n.auth
+	mux.HandleFunc("GET /status", a.guard(accessRead, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("gc") == "1" {
 			runtime.GC()
 		}
@@ -22,10 +23,12 @@ func (n *Node) httpHandler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(n.Status())
-	})
-	mux.HandleFunc("POST /v1/observe", n.httpObserve)
-	mux.HandleFunc("GET /v1/sumstats/lookup", n.httpLookup)
-	mux.HandleFunc("POST /v1/sumstats/next-epoch", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /v1/observe", a.guard(accessWrite, n.httpObserve))
+	mux.HandleFunc("GET /v1/sumstats/lookup", a.guard(accessRead, n.httpLookup))
+	mux.HandleFunc("GET /v1/keys", a.guard(accessAdmin, n.httpKeys))
+	mux.HandleFunc("POST /v1/keys/{op}", a.guard(accessAdmin, n.httpKeys))
+	mux.HandleFunc("POST /v1/sumstats/next-epoch", a.guard(accessWrite, func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
 		if err := n.NextEpoch(r.Context(), name); err != nil {
 			httpError(w, http.StatusBadRequest, err)
@@ -33,7 +36,7 @@ func (n *Node) httpHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"sumstat": name, "epoch": n.epochSeq.Load()})
-	})
+	}))
 	return mux
 }
 
@@ -129,5 +132,6 @@ func (n *Node) Status() *Status {
 	case n.manager != nil:
 		st.Manager = n.manager.status()
 	}
+	st.Security = n.securityStatus()
 	return st
 }

@@ -39,6 +39,7 @@ type Node struct {
 	dataLn net.Listener
 	httpLn net.Listener
 	httpSv *http.Server
+	auth   *httpAuth
 
 	handlers  map[wire.Type]handler // written before Start only
 	started   atomic.Bool
@@ -104,6 +105,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: http bind %s: %w", cfg.HTTP, err)
 		}
 	}
+	n.auth = newHTTPAuth(cfg.Security.HTTPToken, n.httpLn)
 	fail := func(err error) (*Node, error) {
 		n.dataLn.Close()
 		if n.httpLn != nil {
@@ -141,6 +143,7 @@ func New(cfg Config) (*Node, error) {
 	gcfg.Seeds = cfg.Join
 	gcfg.Profile = cfg.Profile
 	gcfg.Logger = compLog
+	gcfg.Keys, gcfg.KeyFile, gcfg.ClusterName = cfg.Security.GossipKeys, cfg.Security.GossipKeyFile, cfg.Security.ClusterName
 	if cfg.GossipTransport != nil {
 		gcfg.Transport = cfg.GossipTransport
 	}
@@ -229,6 +232,10 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.log.Info().Str("gossip", n.GossipAddr()).Str("data", n.DataAddr()).Str("http", n.HTTPAddr()).
 		Str("boot_id", n.BootID()).Msg("node started")
+	if n.cfg.Security.Insecure {
+		n.log.Warn().Bool("gossip_encrypted", n.gossip.Encrypted()).Bool("http_token", n.cfg.Security.HTTPToken != "").
+			Msg("running with --insecure: listeners on other hosts' reach may be unprotected")
+	}
 	return nil
 }
 

@@ -22,6 +22,8 @@ type Status struct {
 	Worker   *WorkerStatus   `json:"worker,omitempty"`
 	Datanode *DatanodeStatus `json:"datanode,omitempty"`
 	Manager  *ManagerStatus  `json:"manager,omitempty"`
+
+	Security *SecurityStatus `json:"security,omitempty"`
 }
 
 // MemoryStatus is the Go heap as runtime.ReadMemStats reports it; GET

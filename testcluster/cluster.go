@@ -61,6 +61,10 @@ type Options struct {
 	// bind 10.213.K.n (gossip, events) and 10.214.K.n (HTTP) instead of
 	// 127.0.0.1.
 	Netns bool
+	// Secure starts every node with throw-away credentials (see Security):
+	// an encrypted gossip keyring, a cluster name and an HTTP token, which
+	// the harness's own requests present.
+	Secure bool
 	// ManagerDisk, when > 0, gives every manager a tmpfs of that many bytes
 	// for its logs, so that FillDisk can make its disk full; Linux only,
 	// needs root. Its LogDir is then <Dir>/<name>.disk/logs, copied to
@@ -80,6 +84,9 @@ type Spec struct {
 	Seeds []string
 	// Args come after Options.Args[Role].
 	Args []string
+	// Plain starts the node without the cluster's credentials
+	// (Options.Secure): intruder tests give their own in Args.
+	Plain bool
 }
 
 // Cluster is a set of node processes started on 127.0.0.1. Safe for
@@ -89,7 +96,8 @@ type Cluster struct {
 	log    zerolog.Logger
 	client *http.Client
 
-	net *netnet // nil unless Options.Netns
+	net *netnet   // nil unless Options.Netns
+	sec *Security // nil unless Options.Secure
 
 	mu     sync.Mutex
 	procs  []*Proc
@@ -138,6 +146,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		log:    opts.Logger.With().Str("component", "testcluster").Logger(),
 		client: &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}},
 		counts: map[string]int{},
+	}
+	if opts.Secure {
+		if c.sec, err = newSecurity(opts.Dir); err != nil {
+			return nil, err
+		}
+		c.client.Transport = &tokenTransport{token: c.sec.Token, next: c.client.Transport}
 	}
 	if opts.Netns {
 		if c.net, err = newNetnet(); err != nil {
@@ -192,12 +206,14 @@ func (c *Cluster) Launch(ctx context.Context, spec Spec) (*Proc, error) {
 	}
 	extra := append(append([]string(nil), c.opts.Args[spec.Role]...), spec.Args...)
 	p := c.newProc(spec.Role, name, extra, seeds, own)
+	p.plain = spec.Plain
 	if n := c.sameNameLocked(name); n > 0 {
 		// A second process with a name in use (a duplicate-name test) gets
 		// its own files.
 		suffix := "~" + strconv.Itoa(n+1)
 		p.suffix = suffix
 		p.LogDir += suffix
+		p.KeyFile = filepath.Join(c.opts.Dir, name+suffix+".keys")
 		p.Stdout = filepath.Join(c.opts.Dir, name+suffix+".stdout")
 		p.Stderr = filepath.Join(c.opts.Dir, name+suffix+".stderr")
 	}

@@ -47,6 +47,9 @@ type Proc struct {
 	BootID string // changes on every start
 	Pid    int
 	LogDir string // <Options.Dir>/<Name>; a manager's --log-dir
+	// KeyFile is the node's gossip keyring file with Options.Secure
+	// (<Dir>/<Name>.keys), which the node rewrites on key changes.
+	KeyFile string
 
 	// Stdout and Stderr are the files the process's output is appended to.
 	Stdout, Stderr string
@@ -55,6 +58,7 @@ type Proc struct {
 	extra []string // role args + per-node args, kept for Restart
 	seeds []string // explicit seeds from Spec.Seeds (nil: the cluster's)
 	own   bool     // seeds were given explicitly
+	plain bool     // started without the cluster's credentials (Spec.Plain)
 
 	// Set by Cluster.place before the first start, constant afterwards.
 	suffix         string   // "~N" for a second process under a taken name
@@ -141,7 +145,11 @@ func (c *Cluster) spawn(ctx context.Context, p *Proc, gossip, data, httpAddr str
 	if len(seeds) > 0 {
 		args = append(args, "--join", strings.Join(seeds, ","))
 	}
-	args = append(args, p.extra...)
+	sec, err := c.securityArgs(p)
+	if err != nil {
+		return err
+	}
+	args = append(append(args, sec...), p.extra...)
 
 	if err := os.MkdirAll(p.LogDir, 0o755); err != nil {
 		return fmt.Errorf("testcluster: %s: %w", p.Name, err)
@@ -554,14 +562,15 @@ func tail(b []byte, start int64, n int) string {
 // newProc makes the record of a node named name; it is not started.
 func (c *Cluster) newProc(role, name string, extra, seeds []string, own bool) *Proc {
 	return &Proc{
-		Name:   name,
-		Role:   role,
-		LogDir: filepath.Join(c.opts.Dir, name),
-		Stdout: filepath.Join(c.opts.Dir, name+".stdout"),
-		Stderr: filepath.Join(c.opts.Dir, name+".stderr"),
-		c:      c,
-		extra:  extra,
-		seeds:  seeds,
-		own:    own,
+		Name:    name,
+		Role:    role,
+		LogDir:  filepath.Join(c.opts.Dir, name),
+		Stdout:  filepath.Join(c.opts.Dir, name+".stdout"),
+		Stderr:  filepath.Join(c.opts.Dir, name+".stderr"),
+		KeyFile: filepath.Join(c.opts.Dir, name+".keys"),
+		c:       c,
+		extra:   extra,
+		seeds:   seeds,
+		own:     own,
 	}
 }

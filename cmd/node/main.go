@@ -33,8 +33,15 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "members" {
-		os.Exit(members(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "members":
+			os.Exit(members(os.Args[2:], os.Stdout, os.Stderr))
+		case "keys":
+			os.Exit(keys(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+		case "tls":
+			os.Exit(tlsCommand(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -90,6 +97,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		genTruth                              string
 		partitions, queue                     int
 		expire                                time.Duration
+		keyFile, clusterName, tokenFile       string
+		insecure                              bool
 	)
 	fs.StringVar(&role, "role", "", "worker, datanode or manager (required)")
 	fs.StringVar(&name, "name", "", "unique node name (default: role-host-port)")
@@ -134,6 +143,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&partitions, "partitions", route.DefaultPartitions, "ring partitions (cluster-wide; must exceed any pool's size)")
 	fs.IntVar(&queue, "queue", 65536, "per-peer limit of unacknowledged events")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&keyFile, "gossip-key-file", "", "encrypt gossip with the base64 keys in `file` (one per line, first primary; rewritten by `node keys`)")
+	fs.StringVar(&clusterName, "cluster-name", "", "cluster `name`: gossip with another name is refused (authenticated only with --gossip-key-file)")
+	fs.StringVar(&tokenFile, "http-token-file", "", "bearer token in `file` that HTTP clients must present (writes always; reads off loopback)")
+	fs.BoolVar(&insecure, "insecure", false, "allow listening on non-loopback addresses without protection")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -233,6 +246,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if _, err := zerolog.ParseLevel(logLevel); err != nil || logLevel == "" {
 		return nil, fmt.Errorf("--log-level: unknown level %q", logLevel)
+	}
+	if err := parseSecurity(c, keyFile, clusterName, tokenFile, insecure); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

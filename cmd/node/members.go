@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ func members(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("node members", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("http", "", "status `host:port` of any node (required)")
+	tokenFile := fs.String("token-file", "", "bearer token `file` (the node's --http-token-file)")
 	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -26,11 +25,16 @@ func members(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *addr == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "node members: usage: node members --http host:port")
+		fmt.Fprintln(stderr, "node members: usage: node members --http host:port [--token-file file]")
 		return 2
 	}
-	st, err := fetchStatus(*addr, *timeout)
+	c, err := newAPIClient(*addr, *tokenFile, *timeout)
 	if err != nil {
+		fmt.Fprintf(stderr, "node members: %v\n", err)
+		return 2
+	}
+	var st node.Status
+	if err := c.do(http.MethodGet, "/status", nil, &st); err != nil {
 		fmt.Fprintf(stderr, "node members: %v\n", err)
 		return 1
 	}
@@ -47,26 +51,4 @@ func members(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	return 0
-}
-
-func fetchStatus(addr string, timeout time.Duration) (*node.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /status: %s", resp.Status)
-	}
-	var st node.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("decoding status: %w", err)
-	}
-	return &st, nil
 }

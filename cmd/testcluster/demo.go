@@ -135,6 +135,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		},
 		WorkerArgs: func(i int) []string { return []string{"--gen-seed=" + strconv.FormatInt(cfg.seed+int64(i), 10)} },
 		Logger:     d.log,
+		Secure:     true, // encrypted gossip, a cluster name and an HTTP token, as a real cluster would have
 	})
 	if err != nil {
 		return fmt.Errorf("starting the cluster: %w", err)

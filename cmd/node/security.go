@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"shoal/gossip"
+	"shoal/node"
+)
+
+// parseSecurity reads the security flags' files into c and refuses an
+// unprotected non-loopback listener (node.CheckExposure).
+func parseSecurity(c *node.Config, keyFile, clusterName, tokenFile string, insecure bool) error {
+	s := &c.Security
+	s.ClusterName, s.Insecure = clusterName, insecure
+	if keyFile != "" {
+		keys, err := gossip.ReadKeyFile(keyFile)
+		if err != nil {
+			return fmt.Errorf("--gossip-key-file: %w", err)
+		}
+		s.GossipKeys, s.GossipKeyFile = keys, keyFile
+	}
+	if len(clusterName) > 255 {
+		return fmt.Errorf("--cluster-name: %d bytes, at most 255", len(clusterName))
+	}
+	if tokenFile != "" {
+		tok, err := readToken(tokenFile)
+		if err != nil {
+			return fmt.Errorf("--http-token-file: %w", err)
+		}
+		s.HTTPToken = tok
+	}
+	if err := node.CheckExposure(*c); err != nil {
+		return err
+	}
+	return nil
+}
+
+// readToken reads a bearer token: the file's content without surrounding
+// white space.
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: the token must be one word", path)
+	}
+	return tok, nil
+}
