@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,43 +16,16 @@ import (
 
 	"shoal/testcluster"
 	"shoal/testcluster/chaos"
+	"shoal/testcluster/check"
 )
 
-// chaosDisk is the size of a manager's log disk in chaos mode when the
-// schedule fills it.
-const chaosDisk = 128 << 20
+// chaosLocalNet is the cluster's --local-nets in chaos mode: the
+// generators' clients.
+const chaosLocalNet = "10.0.0.0/8"
 
-// chaosRun is one --chaos run: a schedule of faults under generated
-// traffic, then every log checked against ground truth. say is safe for
-// concurrent use; the rest is used from run's goroutine.
-type chaosRun struct {
-	cfg    config
-	kinds  []chaos.Kind
-	faults []chaos.Fault
-	out    io.Writer
-	log    zerolog.Logger
-	dir    string
-	start  time.Time // the traffic's start, the schedule's zero
-	// hasTruth: the node binary writes the generator's ground truth
-	// (--gen-truth).
-	hasTruth bool
-
-	mu sync.Mutex // serializes output
-}
-
-func (r *chaosRun) say(format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	at := "      -"
-	if !r.start.IsZero() {
-		at = fmt.Sprintf("%7s", time.Since(r.start).Round(100*time.Millisecond))
-	}
-	fmt.Fprintf(r.out, "%s %s  %s\n", time.Now().Format("15:04:05.000"), at, fmt.Sprintf(format, args...))
-}
-
-// runChaos plans the schedule, prints it, runs it and checks the logs. It
-// returns the process's exit status: 0 within the bounds, 1 beyond them or
-// on failure.
+// runChaos plans the schedule, prints it, runs it under generated traffic
+// and checks every log. It returns the exit status: 0 within the bound, 1
+// beyond it or on failure, 2 for a bad fault list or duration.
 func runChaos(ctx context.Context, cfg config, stdout io.Writer, log zerolog.Logger) int {
 	kinds, err := chaos.ParseKinds(cfg.faults)
 	if err != nil {
@@ -65,7 +38,6 @@ func runChaos(ctx context.Context, cfg config, stdout io.Writer, log zerolog.Log
 		fmt.Fprintln(stdout, err)
 		return 2
 	}
-	r := &chaosRun{cfg: cfg, kinds: kinds, faults: faults, out: stdout, log: log}
 	fmt.Fprintf(stdout, "shoal chaos: seed %d, %s of generated traffic (%d workers at %d connections/s, %d hosts each), %d manager(s), %d datanodes, gossip profile %s\n",
 		cfg.seed, cfg.duration, cfg.workers, cfg.rate, cfg.hosts, cfg.managers, cfg.datanodes, cfg.profile)
 	fmt.Fprintf(stdout, "faults: %s\n", kindList(kinds))
@@ -77,15 +49,16 @@ func runChaos(ctx context.Context, cfg config, stdout io.Writer, log zerolog.Log
 	if cfg.dryRun {
 		return 0
 	}
-	code, err := r.run(ctx)
+	dir, err := os.MkdirTemp("", "shoal-chaos-")
 	if err != nil {
-		r.say("FAILED: %v", err)
-		code = 1
+		fmt.Fprintln(stdout, err)
+		return 1
 	}
-	if r.dir != "" && (code != 0 || cfg.keep) {
-		fmt.Fprintf(stdout, "node output and logs kept in %s\n", r.dir)
-	} else if r.dir != "" {
-		os.RemoveAll(r.dir)
+	code := chaosRun(ctx, cfg, faults, dir, stdout, log)
+	if code != 0 || cfg.keep {
+		fmt.Fprintf(stdout, "node output and logs kept in %s\n", dir)
+	} else {
+		os.RemoveAll(dir)
 	}
 	return code
 }
@@ -98,136 +71,58 @@ func kindList(kinds []chaos.Kind) string {
 	return strings.Join(s, ", ")
 }
 
-// needs reports whether the schedule has a fault of one of kinds.
-func (r *chaosRun) needs(kinds ...chaos.Kind) bool {
-	for _, f := range r.faults {
-		for _, k := range kinds {
-			if f.Kind == k {
-				return true
-			}
+// chaosRun builds the binary, runs the scenario and prints its outcome.
+func chaosRun(ctx context.Context, cfg config, faults []chaos.Fault, dir string, stdout io.Writer, log zerolog.Logger) int {
+	var mu sync.Mutex
+	say := func(off time.Duration, line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		at := "      -"
+		if off >= 0 {
+			at = fmt.Sprintf("%7s", off.Round(100*time.Millisecond))
 		}
+		fmt.Fprintf(stdout, "%s %s  %s\n", time.Now().Format("15:04:05.000"), at, line)
 	}
-	return false
-}
-
-func (r *chaosRun) run(ctx context.Context) (int, error) {
-	dir, err := os.MkdirTemp("", "shoal-chaos-")
-	if err != nil {
-		return 1, err
-	}
-	r.dir = dir
-	r.say("building the node binary (go build ./cmd/node)")
+	say(-1, "building the node binary (go build ./cmd/node)")
 	bin, err := testcluster.Build(ctx, filepath.Join(dir, "bin"))
 	if err != nil {
-		return 1, err
+		say(-1, "FAILED: "+err.Error())
+		return 1
 	}
-	r.hasTruth = supports(bin, "gen-truth")
-	if err := os.MkdirAll(filepath.Join(dir, "truth"), 0o755); err != nil {
-		return 1, err
+	every := []string{"--local-nets=" + chaosLocalNet, "--known-hosts-tracking=local"}
+	sc := chaos.Scenario{
+		Options: testcluster.Options{
+			Binary: bin, Dir: dir, Managers: cfg.managers, Datanodes: cfg.datanodes, Profile: cfg.profile,
+			Args: map[string][]string{
+				testcluster.RoleManager: every, testcluster.RoleDatanode: every,
+				testcluster.RoleWorker: append(append([]string(nil), every...), "--generate",
+					"--gen-rate="+strconv.Itoa(cfg.rate), "--gen-hosts="+strconv.Itoa(cfg.hosts)),
+			},
+			Logger: log,
+		},
+		Workers:    cfg.workers,
+		WorkerArgs: func(i int) []string { return []string{"--gen-seed=" + strconv.FormatInt(cfg.seed+int64(i), 10)} },
+		Faults:     faults,
+		Duration:   cfg.duration,
+		Say:        say,
+		Settings:   chaos.TruthSettings{LocalNets: []netip.Prefix{netip.MustParsePrefix(chaosLocalNet)}},
 	}
-	opts := testcluster.Options{
-		Binary: bin, Dir: dir, Managers: r.cfg.managers, Datanodes: r.cfg.datanodes, Profile: r.cfg.profile,
-		Args:   settingsArgs(),
-		Logger: r.log,
-		Netns:  r.needs(chaos.PartitionManager, chaos.PartitionDatanode),
+	out, err := sc.Run(ctx)
+	if out != nil {
+		var b strings.Builder
+		out.Write(&b)
+		mu.Lock()
+		fmt.Fprint(stdout, b.String())
+		mu.Unlock()
 	}
-	if r.needs(chaos.DiskFull) {
-		opts.ManagerDisk = chaosDisk
-	}
-	c, err := testcluster.Start(ctx, opts)
 	if err != nil {
-		return 1, fmt.Errorf("starting the cluster: %w", err)
+		say(-1, "FAILED: "+err.Error())
+		return 1
 	}
-	defer c.Close()
-	if err := c.WaitConverged(ctx, 30*time.Second); err != nil {
-		return 1, err
+	if err := out.Verdict(check.Bounds{}); err != nil {
+		say(time.Since(out.Start), fmt.Sprintf("FAILED (seed %d): %v", cfg.seed, err))
+		return 1
 	}
-	r.say("cluster up in %s: %d nodes%s", dir, len(c.Nodes()), placement(opts))
-	workers, err := r.startWorkers(ctx, c)
-	if err != nil {
-		return 1, err
-	}
-	r.start = time.Now()
-	obs := newObserver(r, c)
-	runErr := r.schedule(ctx, c, obs)
-	res, err := r.finish(ctx, c, workers)
-	if err != nil {
-		return 1, errors.Join(runErr, err)
-	}
-	res.suspicions = obs.falseSuspicions()
-	return r.verdict(c, res, runErr), nil
-}
-
-// placement describes the cluster's network and disks.
-func placement(o testcluster.Options) string {
-	var s []string
-	if o.Netns {
-		s = append(s, "each in its own network namespace")
-	}
-	if o.ManagerDisk > 0 {
-		s = append(s, fmt.Sprintf("managers' logs on a %d MiB tmpfs", o.ManagerDisk>>20))
-	}
-	if len(s) == 0 {
-		return " on 127.0.0.1"
-	}
-	return ", " + strings.Join(s, ", ")
-}
-
-// settingsArgs are the cluster-wide analysis settings of a chaos run.
-func settingsArgs() map[string][]string {
-	every := []string{"--local-nets=10.0.0.0/8", "--known-hosts-tracking=local"}
-	return map[string][]string{
-		testcluster.RoleManager:  every,
-		testcluster.RoleDatanode: every,
-		testcluster.RoleWorker:   every,
-	}
-}
-
-// startWorkers starts the generator workers, worker i with seed seed+i,
-// each writing its ground truth at exit.
-func (r *chaosRun) startWorkers(ctx context.Context, c *testcluster.Cluster) ([]*testcluster.Proc, error) {
-	var out []*testcluster.Proc
-	for i := range r.cfg.workers {
-		args := []string{"--generate", "--gen-seed=" + strconv.FormatInt(r.cfg.seed+int64(i), 10),
-			"--gen-rate=" + strconv.Itoa(r.cfg.rate), "--gen-hosts=" + strconv.Itoa(r.cfg.hosts)}
-		args = append(args, r.truthArgs(i)...)
-		w, err := c.Add(ctx, testcluster.RoleWorker, args...)
-		if err != nil {
-			return nil, fmt.Errorf("starting worker %d: %w", i+1, err)
-		}
-		out = append(out, w)
-	}
-	return out, nil
-}
-
-// schedule runs the faults, printing each action and the traffic every 5 s,
-// until the whole duration has passed.
-func (r *chaosRun) schedule(ctx context.Context, c *testcluster.Cluster, obs *observer) error {
-	pctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		obs.run(pctx)
-	}()
-	defer func() { stop(); wg.Wait() }()
-	err := chaos.Run(ctx, c, r.faults, r.start, func(e chaos.Event) {
-		obs.note(e)
-		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, e.Fault.Target, e.Action)
-		if e.Err != nil {
-			line += ": FAILED: " + e.Err.Error()
-		}
-		r.say("%s", line)
-	})
-	if err != nil {
-		return err
-	}
-	t := time.NewTimer(time.Until(r.start.Add(r.cfg.duration)))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	say(time.Since(out.Start), fmt.Sprintf("OK (seed %d): every log within its bound", cfg.seed))
+	return 0
 }

@@ -1,4 +1,4 @@
-package main
+package chaos
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 
 	"shoal/node"
 	"shoal/testcluster"
-	"shoal/testcluster/chaos"
 )
 
 // suspicionGrace is how long after a fault on a datanode ends that its
@@ -23,8 +22,9 @@ const suspicionGrace = 3 * time.Second
 // fault on that datanode explains (a slow manager must never look like a
 // dead datanode) is reported. note is safe for concurrent use with run.
 type observer struct {
-	r *chaosRun
-	c *testcluster.Cluster
+	c     *testcluster.Cluster
+	start time.Time
+	say   func(format string, args ...any)
 
 	mu          sync.Mutex
 	windows     map[string][][2]time.Time // datanode -> [begin, end] of faults on it
@@ -36,18 +36,18 @@ type observer struct {
 	lastAt      time.Time
 }
 
-func newObserver(r *chaosRun, c *testcluster.Cluster) *observer {
-	return &observer{r: r, c: c, windows: map[string][][2]time.Time{}, open: map[string]time.Time{}, seen: map[string]bool{}}
+func newObserver(c *testcluster.Cluster, start time.Time, say func(format string, args ...any)) *observer {
+	return &observer{c: c, start: start, say: say, windows: map[string][][2]time.Time{}, open: map[string]time.Time{}, seen: map[string]bool{}}
 }
 
 // note records the fault windows of datanodes from the run's events.
-func (o *observer) note(e chaos.Event) {
-	if e.Fault.Kind.Manager() || e.Fault.Kind == chaos.AddDatanode {
+func (o *observer) note(e Event) {
+	if e.Fault.Kind.Manager() || e.Fault.Kind == AddDatanode {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	at := o.r.start.Add(e.At)
+	at := o.start.Add(e.At)
 	if begin, ok := o.open[e.Fault.Target]; ok {
 		o.windows[e.Fault.Target] = append(o.windows[e.Fault.Target], [2]time.Time{begin, at})
 		delete(o.open, e.Fault.Target)
@@ -99,6 +99,9 @@ func (o *observer) poll(ctx context.Context) {
 		now := time.Now()
 		o.mu.Lock()
 		for _, f := range st.Failovers {
+			if p := o.c.Node(f.Peer); p == nil || p.Role != testcluster.RoleDatanode {
+				continue // a manager's connection breaks when it is faulted
+			}
 			key := w.Name + "/" + f.Peer + "/" + f.DetectedAt
 			if o.seen[key] {
 				continue
@@ -110,7 +113,7 @@ func (o *observer) poll(ctx context.Context) {
 			}
 			if !o.explainedLocked(f.Peer, at) {
 				o.unexplained = append(o.unexplained, fmt.Sprintf("%s lost its connection to %s at +%s, with no fault on %s",
-					w.Name, f.Peer, at.Sub(o.r.start).Round(time.Millisecond), f.Peer))
+					w.Name, f.Peer, at.Sub(o.start).Round(time.Millisecond), f.Peer))
 			}
 		}
 		for _, m := range st.Members {
@@ -128,7 +131,7 @@ func (o *observer) poll(ctx context.Context) {
 			o.seen[key] = true
 			if !o.explainedLocked(m.Name, now) {
 				o.unexplained = append(o.unexplained, fmt.Sprintf("%s saw %s %s at +%s, with no fault on %s",
-					w.Name, m.Name, m.State, now.Sub(o.r.start).Round(time.Millisecond), m.Name))
+					w.Name, m.Name, m.State, now.Sub(o.start).Round(time.Millisecond), m.Name))
 			}
 		}
 		o.mu.Unlock()
@@ -139,11 +142,13 @@ func (o *observer) poll(ctx context.Context) {
 // and the records the managers wrote.
 func (o *observer) progress(ctx context.Context) {
 	var sent, acked, dropped, records uint64
+	answered := 0
 	for _, p := range o.c.Running() {
 		st, err := p.Status(ctx)
 		if err != nil {
 			continue
 		}
+		answered++
 		switch p.Role {
 		case testcluster.RoleWorker:
 			sent += st.Counters.Sent
@@ -157,18 +162,21 @@ func (o *observer) progress(ctx context.Context) {
 			}
 		}
 	}
+	if ctx.Err() != nil || answered == 0 {
+		return
+	}
 	now := time.Now()
 	rate := ""
 	if !o.lastAt.IsZero() && records >= o.lastRecords {
 		rate = fmt.Sprintf(" (%.0f/s)", float64(records-o.lastRecords)/now.Sub(o.lastAt).Seconds())
 	}
 	o.lastRecords, o.lastAt = records, now
-	o.r.say("workers sent %d events, %d acknowledged, %d dropped; managers wrote %d records%s",
+	o.say("workers sent %d events, %d acknowledged, %d dropped; managers wrote %d records%s",
 		sent, acked, dropped, records, rate)
 }
 
-// falseSuspicions returns the unexplained suspicions, sorted.
-func (o *observer) falseSuspicions() []string {
+// unexplainedSuspicions returns the unexplained suspicions, sorted.
+func (o *observer) unexplainedSuspicions() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	out := append([]string(nil), o.unexplained...)

@@ -1,0 +1,314 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"shoal/testcluster"
+	"shoal/testcluster/check"
+)
+
+// ManagerDisk is the size of a manager's log disk when a scenario fills it.
+const ManagerDisk = 128 << 20
+
+// Scenario is one fault run: a cluster, generator workers, a fault
+// schedule over a traffic phase, then every log checked.
+type Scenario struct {
+	// Options start the cluster (Binary, Dir, Managers, Datanodes, Profile,
+	// Args, Logger). Netns and ManagerDisk are set when Faults need them;
+	// Workers must be 0 (workers are Scenario.Workers).
+	Options testcluster.Options
+	// Workers generate traffic: worker i (from 0) gets WorkerArgs(i) after
+	// Options.Args["worker"] (--generate and its --gen-* flags) and, when
+	// the node binary can, --gen-truth.
+	Workers    int
+	WorkerArgs func(i int) []string
+	// Faults is the schedule, from the start of the traffic.
+	Faults []Fault
+	// Duration is the traffic phase; the workers are then stopped.
+	Duration time.Duration
+	// Say receives the run's progress lines with the time since the
+	// traffic started (negative before it); nil: none. It is called from
+	// several goroutines, never concurrently.
+	Say func(offset time.Duration, line string)
+	// Settings describe the cluster-wide analysis settings the ground truth
+	// is filtered by (Options.Args must give every node the same).
+	Settings TruthSettings
+}
+
+// Outcome is how a scenario ended.
+type Outcome struct {
+	Start  time.Time // the traffic's start
+	Events []Event   // every fault action
+	RunErr error     // a fault action that failed, or ctx
+	Exits  []string  // "<node>: <how it ended>"
+	Errors []error   // nodes that did not end cleanly
+	// Suspicions are datanodes a worker suspected (a broken connection, a
+	// gossip state other than alive) while no fault was on them.
+	Suspicions []string
+	// Report is the check of every log; TruthNote says what ground truth
+	// it used.
+	Report    *check.Report
+	TruthNote string
+	Dirs      []string // the managers' log directories
+}
+
+// needs reports whether faults has one of kinds.
+func needs(faults []Fault, kinds ...Kind) bool {
+	for _, f := range faults {
+		for _, k := range kinds {
+			if f.Kind == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runState is one Run of a Scenario.
+type runState struct {
+	s Scenario
+
+	mu    sync.Mutex // serializes Say, guards start
+	start time.Time
+}
+
+func (r *runState) say(format string, args ...any) {
+	if r.s.Say == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	off := time.Duration(-1)
+	if !r.start.IsZero() {
+		off = time.Since(r.start)
+	}
+	r.s.Say(off, fmt.Sprintf(format, args...))
+}
+
+// Run starts the cluster, runs the scenario and checks the logs. The error
+// is for a run that could not be carried out (the cluster did not start);
+// what went wrong during it is in the Outcome.
+func (s Scenario) Run(ctx context.Context) (*Outcome, error) {
+	r := &runState{s: s}
+	return r.run(ctx)
+}
+
+func (r *runState) run(ctx context.Context) (*Outcome, error) {
+	s := r.s
+	o := s.Options
+	o.Netns = o.Netns || needs(s.Faults, PartitionManager, PartitionDatanode)
+	if needs(s.Faults, DiskFull) && o.ManagerDisk == 0 {
+		o.ManagerDisk = ManagerDisk
+	}
+	if o.Workers != 0 {
+		return nil, fmt.Errorf("%w: Options.Workers must be 0 (use Scenario.Workers)", ErrConfig)
+	}
+	truthDir := filepath.Join(o.Dir, "truth")
+	if err := os.MkdirAll(truthDir, 0o755); err != nil {
+		return nil, err
+	}
+	hasTruth := supports(o.Binary, "gen-truth")
+	c, err := testcluster.Start(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: start the cluster: %w", err)
+	}
+	defer c.Close()
+	if err := c.WaitConverged(ctx, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	r.say("cluster up in %s: %d nodes%s", o.Dir, len(c.Nodes()), placement(o))
+	var workers []*testcluster.Proc
+	var truths []string
+	for i := range s.Workers {
+		var args []string
+		if s.WorkerArgs != nil {
+			args = s.WorkerArgs(i)
+		}
+		if hasTruth {
+			f := filepath.Join(truthDir, "worker-"+strconv.Itoa(i+1)+".json")
+			args = append(args, "--gen-truth="+f)
+			truths = append(truths, f)
+		}
+		w, err := c.Add(ctx, testcluster.RoleWorker, args...)
+		if err != nil {
+			return nil, fmt.Errorf("chaos: start worker %d: %w", i+1, err)
+		}
+		workers = append(workers, w)
+	}
+	out := &Outcome{Start: time.Now()}
+	r.mu.Lock()
+	r.start = out.Start
+	r.mu.Unlock()
+	obs := newObserver(c, out.Start, r.say)
+	out.RunErr = r.traffic(ctx, c, obs, out)
+	r.finish(ctx, c, workers, out)
+	out.Suspicions = obs.unexplainedSuspicions()
+	for _, m := range c.ByRole(testcluster.RoleManager) {
+		out.Dirs = append(out.Dirs, m.LogDir)
+	}
+	specs, note, err := Specs(truths, s.Settings)
+	out.TruthNote = note
+	if err != nil {
+		return out, err
+	}
+	if out.Report, err = check.Check(out.Dirs, specs, 3); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// placement describes the cluster's network and disks.
+func placement(o testcluster.Options) string {
+	var s []string
+	if o.Netns {
+		s = append(s, "each in its own network namespace")
+	}
+	if o.ManagerDisk > 0 {
+		s = append(s, fmt.Sprintf("managers' logs on a %d MiB tmpfs", o.ManagerDisk>>20))
+	}
+	if len(s) == 0 {
+		return " on 127.0.0.1"
+	}
+	return ", " + strings.Join(s, ", ")
+}
+
+// traffic runs the faults while the observer watches, until Duration.
+func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *observer, out *Outcome) error {
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		obs.run(pctx)
+	}()
+	defer func() { stop(); <-done }()
+	err := Run(ctx, c, r.s.Faults, out.Start, func(e Event) {
+		obs.note(e)
+		out.Events = append(out.Events, e)
+		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, e.Fault.Target, e.Action)
+		if e.Err != nil {
+			line += ": FAILED: " + e.Err.Error()
+		}
+		r.say("%s", line)
+	})
+	if err != nil {
+		return err
+	}
+	return sleepUntil(ctx, out.Start.Add(r.s.Duration))
+}
+
+// finish stops the workers (they drain and write their ground truth), lets
+// the datanodes deliver what they hold, then stops the datanodes and the
+// managers, each gracefully.
+func (r *runState) finish(ctx context.Context, c *testcluster.Cluster, workers []*testcluster.Proc, out *Outcome) {
+	r.say("traffic done; stopping the workers (SIGTERM): they drain and exit")
+	for _, w := range workers {
+		if err := w.Terminate(); err != nil {
+			out.Errors = append(out.Errors, fmt.Errorf("%s: %w", w.Name, err))
+		}
+	}
+	for _, w := range workers {
+		stopped(ctx, w, 3*time.Minute, out)
+	}
+	r.settle(ctx, c)
+	for _, role := range []string{testcluster.RoleDatanode, testcluster.RoleManager} {
+		var procs []*testcluster.Proc
+		for _, p := range c.ByRole(role) {
+			if p.Running() && p.Terminate() == nil {
+				procs = append(procs, p)
+			}
+		}
+		for _, p := range procs {
+			stopped(ctx, p, 30*time.Second, out)
+		}
+	}
+}
+
+// stopped waits for p to exit and records how it ended.
+func stopped(ctx context.Context, p *testcluster.Proc, limit time.Duration, out *Outcome) {
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	code, err := p.Wait(wctx)
+	how := "exit " + strconv.Itoa(code)
+	switch {
+	case err != nil:
+		how = "still running after " + limit.String()
+	case code == -1:
+		how = "killed by a signal"
+	}
+	if line := p.DoneLine(); line != "" {
+		how += " " + line
+	}
+	out.Exits = append(out.Exits, p.Name+": "+how)
+	if err != nil || code != 0 {
+		out.Errors = append(out.Errors, fmt.Errorf("%s ended with %s; stderr tail:\n%s", p.Name, how, p.StderrTail(1500)))
+	}
+}
+
+// settle waits until the managers' record counters have not moved for 3 s
+// (at most a minute): the datanodes have delivered what they held.
+func (r *runState) settle(ctx context.Context, c *testcluster.Cluster) {
+	var last uint64
+	stable := time.Now()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && time.Since(stable) < 3*time.Second {
+		var n uint64
+		for _, m := range c.ByRole(testcluster.RoleManager) {
+			if st, err := m.Status(ctx); err == nil && st.Manager != nil {
+				for _, v := range st.Manager.Records {
+					n += v
+				}
+			}
+		}
+		if n != last {
+			last, stable = n, time.Now()
+		}
+		if sleepUntil(ctx, time.Now().Add(250*time.Millisecond)) != nil {
+			return
+		}
+	}
+	r.say("managers settled at %d records written", last)
+}
+
+// Verdict is every reason the outcome is beyond bounds, joined; nil when
+// the run held.
+func (o *Outcome) Verdict(b check.Bounds) error {
+	var errs []error
+	if o.RunErr != nil {
+		errs = append(errs, o.RunErr)
+	}
+	errs = append(errs, o.Errors...)
+	if o.Report != nil {
+		if err := o.Report.Exceeds(b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(o.Suspicions) > 0 {
+		errs = append(errs, fmt.Errorf("%d datanode suspicions with no fault on the datanode", len(o.Suspicions)))
+	}
+	return errors.Join(errs...)
+}
+
+// Write prints how the nodes ended, the check of every log and the
+// unexplained suspicions.
+func (o *Outcome) Write(b *strings.Builder) {
+	b.WriteString("\nnodes:\n")
+	for _, e := range o.Exits {
+		fmt.Fprintf(b, "  %s\n", e)
+	}
+	fmt.Fprintf(b, "\nlogs against ground truth (%s):\n", o.TruthNote)
+	if o.Report != nil {
+		o.Report.Write(b)
+	}
+	fmt.Fprintf(b, "datanodes suspected with no fault on them: %d\n", len(o.Suspicions))
+	for _, s := range o.Suspicions {
+		fmt.Fprintf(b, "  %s\n", s)
+	}
+}
