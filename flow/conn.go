@@ -85,6 +85,8 @@ type endpoint struct {
 	rxmtCnt, rxmtThresh                   uint32
 	win0Cnt, win0Thresh                   uint32
 	chkCnt, chkThresh                     uint32 // bad checksums ('C')
+	finSeq                                uint64 // relative sequence number after the FIN (FIN_seq)
+	reasm                                 reasm  // content gaps
 
 	pkts, ipBytes uint64 // ConnSize analyzer
 }
@@ -126,6 +128,14 @@ type Conn struct {
 	tun        *connTunnel
 	violated   uint16
 	tunnelHook bool
+	// partial is Zeek's TCPSessionAdapter::is_partial (the first packet of
+	// a side was not what a handshake sends); firstSeen has bit 1 (orig)
+	// and 2 (resp) once a side's first packet was seen; missed counts the
+	// bytes of content gaps; ooo holds data received beyond a hole.
+	partial   bool
+	firstSeen uint8
+	missed    uint64
+	ooo       *ooo
 }
 
 // conn is the name the package uses internally.

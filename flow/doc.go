@@ -27,8 +27,10 @@
 //     window) at the 1st, 10th, 100th ... occurrence; D/d for UDP.
 //     Checksums are validated only with Config.Checksums (Zeek without -C:
 //     a bad TCP or UDP checksum adds C, a bad IPv4 header drops the
-//     packet); content gaps are not tracked, so G never appears and
-//     missed_bytes stays 0. X marks a limit: the tunnel depth was reached
+//     packet). Content gaps are Zeek's TCP reassembler's, without the
+//     bytes: data the peer acknowledged but that never arrived (or arrived
+//     cut by the capture) is missed_bytes and G, while both endpoints are
+//     established or cleanly closing. X marks a limit: the tunnel depth was reached
 //     on this (outer) connection, or its encapsulation changed more often
 //     than TunnelConfig.MaxChanges.
 //   - Tunnels are decapsulated as Zeek's packet analyzers do (see

@@ -50,7 +50,7 @@ type Record struct {
 	OrigBytes          uint64        // TCP: from sequence numbers as Zeek computes them; UDP/ICMP: payload bytes
 	RespBytes          uint64
 	State              ConnState
-	MissedBytes        uint64 // always 0: content gaps are not tracked
+	MissedBytes        uint64 // bytes of content gaps (TCP data acknowledged but never seen)
 	History            History
 	OrigPkts           uint64
 	OrigIPBytes        uint64 // sum of IP lengths
@@ -223,7 +223,7 @@ func (c *Conn) fillRecord(r *Record, reason RemoveReason) {
 		Proto: c.proto, Service: c.services,
 		Duration:  time.Duration(c.last - c.start),
 		OrigBytes: c.bytes(&c.orig, &c.resp), RespBytes: c.bytes(&c.resp, &c.orig),
-		State: c.connState(), History: c.hist,
+		State: c.connState(), History: c.hist, MissedBytes: c.missed,
 		OrigPkts: c.orig.pkts, OrigIPBytes: c.orig.ipBytes, RespPkts: c.resp.pkts, RespIPBytes: c.resp.ipBytes,
 		OrigTCP: c.orig.state, RespTCP: c.resp.state, OrigActive: c.Active(true), RespActive: c.Active(false),
 		Reason: reason,

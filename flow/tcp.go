@@ -171,8 +171,9 @@ func (t *Tracker) processTCP(c *Conn, isOrig bool, p *packet.Packet, ts int64) b
 	}
 	seqOnePast := p.Seq + uint32(segLen)
 
+	c.setPartialStatus(isOrig, fl)
 	initEndpoint(endp, fl.syn, p.Seq, seqOnePast)
-	relSeq, _ := relativeSeq(endp.startSeq, p.Seq, endp.lastSeq, endp.seqWraps)
+	relSeq, seqUnderflow := relativeSeq(endp.startSeq, p.Seq, endp.lastSeq, endp.seqWraps)
 	c.updateHistory(endp, isOrig, p.Flags, relSeq, n)
 	// update_window: only the zero-window check matters for the history
 	// (scaling never turns a non-zero window into zero).
@@ -184,21 +185,68 @@ func (t *Tracker) processTCP(c *Conn, isOrig bool, p *packet.Packet, ts int64) b
 	}
 	if fl.fin {
 		endp.finCnt++
+		endp.finSeq = relSeq + uint64(segLen)
 	}
+	var relAck uint64
 	if fl.ack {
 		if peer.state == StateInactive {
 			// init_peer: number the silent peer as if its SYN had been seen.
+			relAck = 1
 			peer.startSeq, peer.ackSeq, peer.lastSeq = p.Ack-1, p.Ack-1, p.Ack-1
-		} else if _, underflow := relativeSeq(peer.startSeq, p.Ack, peer.ackSeq, peer.ackWraps); !underflow && !fl.rst {
+		} else if ra, underflow := relativeSeq(peer.startSeq, p.Ack, peer.ackSeq, peer.ackWraps); !underflow {
+			relAck = ra
 			// update_ack_seq; acks in RSTs are not trusted.
-			if d := seqDelta(p.Ack, peer.ackSeq); !(p.Ack == 0 && d > tooLargeSeqDelta) && d > 0 {
+			if d := seqDelta(p.Ack, peer.ackSeq); !fl.rst && !(p.Ack == 0 && d > tooLargeSeqDelta) && d > 0 {
 				peer.updateAckSeq(p.Ack)
 			}
 		}
 	}
 	t.updateLastSeq(c, endp, isOrig, seqOnePast, fl, n)
 
-	raised, doClose := false, false
+	raised, doClose, endp, peer := t.updateState(c, endp, peer, isOrig, fl, n, ts)
+	if fl.ack {
+		// After the state machine, so a gap the ack reveals is judged by
+		// the states this packet left (Zeek's peer->AckReceived).
+		c.ackReceived(peer, endp, relAck, c.partial)
+	}
+	// Only a segment captured in full reaches the reassembler; a packet
+	// built without its raw bytes (Raw nil) counts as captured.
+	if n > 0 && (p.Raw == nil || len(p.Payload) >= n) && !fl.rst && !seqUnderflow {
+		dataSeq := relSeq
+		if fl.syn {
+			dataSeq++
+		}
+		c.dataSent(endp, peer, dataSeq, n)
+	}
+	if doClose {
+		t.connectionClosed(c, endp, peer)
+	}
+	// The ConnSize analyzer counts the packet after the TCP analyzer, with
+	// the direction the packet had on arrival.
+	cs := &c.resp
+	if isOrig {
+		cs = &c.orig
+	}
+	cs.pkts++
+	cs.ipBytes += uint64(p.IPLen)
+	c.firstSeen |= sideBit(isOrig)
+	return raised && c.orig.state == StateEstablished && c.resp.state == StateEstablished
+}
+
+// sideBit is the firstSeen bit of the originator (1) or the responder (2).
+func sideBit(isOrig bool) uint8 {
+	if isOrig {
+		return 1
+	}
+	return 2
+}
+
+// updateState is the state machine part of TCPSessionAdapter::Process
+// (UpdateStateMachine): it returns whether connection_established was
+// raised, whether the connection closes, and the sender and receiver
+// endpoints (swapped when the packet flipped the roles).
+func (t *Tracker) updateState(c *Conn, endp, peer *endpoint, isOrig bool, fl tcpFlags, n int,
+	ts int64) (raised, doClose bool, sender, receiver *endpoint) {
 	switch endp.state {
 	case StateInactive:
 		var flipped bool
@@ -240,18 +288,7 @@ func (t *Tracker) processTCP(c *Conn, isOrig bool, p *packet.Packet, ts int64) b
 		}
 	case StateReset:
 	}
-	if doClose {
-		t.connectionClosed(c, endp, peer)
-	}
-	// The ConnSize analyzer counts the packet after the TCP analyzer, with
-	// the direction the packet had on arrival.
-	cs := &c.resp
-	if isOrig {
-		cs = &c.orig
-	}
-	cs.pkts++
-	cs.ipBytes += uint64(p.IPLen)
-	return raised && c.orig.state == StateEstablished && c.resp.state == StateEstablished
+	return raised, doClose, endp, peer
 }
 
 // updateLastSeq is Zeek's update_last_seq, including its retransmission
@@ -309,6 +346,8 @@ func (t *Tracker) updateInactive(c *Conn, endp, peer *endpoint, isOrig bool, fl 
 				c.flipRoles()
 				endp, peer, flipped = &c.orig, &c.resp, true
 				t.setState(c, peer, endp, StateEstablished)
+				c.partial = false
+				c.firstSeen |= 1
 			}
 			if peer.state == StateSynSent {
 				t.setState(c, peer, endp, StateEstablished)
@@ -347,6 +386,8 @@ func (t *Tracker) updateInactive(c *Conn, endp, peer *endpoint, isOrig bool, fl 
 		case fl.ack && peer.state == StateEstablished:
 			// Missed the SYN but saw the SYN-ACK: established, no event.
 			t.setState(c, endp, peer, StateEstablished)
+			c.partial = false
+			c.firstSeen |= sideBit(isOrig)
 		default:
 			t.setState(c, endp, peer, StatePartial)
 		}
@@ -367,5 +408,18 @@ func (t *Tracker) connectionClosed(c *Conn, endp, peer *endpoint) {
 		// CancelTimers, then the delete timer: the attempt timer's heap
 		// entry becomes the close timer.
 		t.timers.retarget(c, timerAttempt, timerClose, c.last+int64(t.cfg.CloseDelay))
+	}
+}
+
+// setPartialStatus is TCPSessionAdapter::SetPartialStatus: a connection is
+// partial when the originator's first packet is not a pure SYN, or the
+// responder's first packet has no SYN.
+func (c *Conn) setPartialStatus(isOrig bool, fl tcpFlags) {
+	if isOrig {
+		if c.firstSeen&1 == 0 {
+			c.partial = !fl.syn || fl.ack
+		}
+	} else if c.firstSeen&2 == 0 && !c.partial {
+		c.partial = !fl.syn
 	}
 }
