@@ -285,7 +285,8 @@ func (c *genConn) dns(p *packet.Packet) (event, bool) {
 	return evNone, false
 }
 
-// frameSizes sets p's IP and wire lengths from its payload length.
+// frameSizes sets p's IP header, IP and wire lengths from its payload
+// length. Generated packets have no Raw bytes.
 func frameSizes(p *packet.Packet) {
 	l4 := tcpHdrLen
 	if p.Proto == packet.ProtoUDP {
@@ -295,6 +296,7 @@ func frameSizes(p *packet.Packet) {
 	if p.Src.Is6() {
 		ip = 40
 	}
+	p.HdrLen = ip
 	p.IPLen = ip + l4 + p.PayloadLen
 	p.WireLen = max(minFrame, frameHdr+p.IPLen)
 }

@@ -417,31 +417,36 @@ func (i *Interface) socketFailed() error {
 
 // checkDown looks at an interface that went down: an error if it is gone
 // (or moved to another network namespace), nil while it is down or once it
-// is up again. It follows the interface by index, through renames.
+// is up again. It follows the interface by index, through renames: only the
+// index lookup decides that it is gone, since a rename between the name
+// lookup and the flags lookup makes the old name fail too.
 func (i *Interface) checkDown() error {
 	removed := fmt.Errorf("%w: %s: removed during the capture", ErrNoInterface, i.name)
-	ifr, _ := unix.NewIfreq("")
-	ifr.SetUint32(uint32(i.index))
-	if err := unix.IoctlIfreq(i.fd, unix.SIOCGIFNAME, ifr); err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			return removed
+	for range 3 {
+		ifr, _ := unix.NewIfreq("")
+		ifr.SetUint32(uint32(i.index))
+		if err := unix.IoctlIfreq(i.fd, unix.SIOCGIFNAME, ifr); err != nil {
+			if errors.Is(err, unix.ENODEV) {
+				return removed
+			}
+			return i.ifaceError("look up", err)
 		}
-		return i.ifaceError("look up", err)
-	}
-	flags, err := unix.NewIfreq(ifr.Name())
-	if err != nil {
-		return i.ifaceError("look up", err)
-	}
-	if err := unix.IoctlIfreq(i.fd, unix.SIOCGIFFLAGS, flags); err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			return removed
+		flags, err := unix.NewIfreq(ifr.Name())
+		if err != nil {
+			return i.ifaceError("look up", err)
 		}
-		return i.ifaceError("read flags", err)
+		if err := unix.IoctlIfreq(i.fd, unix.SIOCGIFFLAGS, flags); err != nil {
+			if errors.Is(err, unix.ENODEV) {
+				continue // renamed (or removed) since the name lookup: look again
+			}
+			return i.ifaceError("read flags", err)
+		}
+		if flags.Uint16()&unix.IFF_UP != 0 {
+			i.markUp()
+		}
+		return nil
 	}
-	if flags.Uint16()&unix.IFF_UP != 0 {
-		i.markUp()
-	}
-	return nil
+	return nil // renamed three times in a row: still there, still down; looked at again at the next poll
 }
 
 // markUp notes that the interface is back up.
