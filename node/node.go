@@ -397,20 +397,23 @@ func Handle[T any, PT interface {
 	}
 }
 
-// deliver is the router's Deliver callback.
-func (n *Node) deliver(from string, t wire.Type, payload []byte) {
+// deliver is the router's Deliver callback. It takes every event (OK):
+// events of unknown types and malformed ones are counted and dropped.
+func (n *Node) deliver(sender route.Sender, t wire.Type, payload []byte) route.Outcome {
+	from := sender.Name
 	h, ok := n.handlers[t]
 	if !ok {
 		if c := n.unknownTypes.Add(1); c&(c-1) == 0 { // log at powers of two
 			n.log.Warn().Str("peer", from).Uint16("type", uint16(t)).Msg("dropping event of unknown type")
 		}
-		return
+		return route.OK
 	}
 	if err := h(from, payload); err != nil {
 		if c := n.badEvents.Add(1); c&(c-1) == 0 {
 			n.log.Warn().Err(err).Str("peer", from).Uint16("type", uint16(t)).Msg("dropping malformed event")
 		}
 	}
+	return route.OK
 }
 
 // waitMembership blocks until the first join of the seeds succeeded and the

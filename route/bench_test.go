@@ -55,7 +55,7 @@ func newBenchCluster(b *testing.B) *benchCluster {
 	b.Helper()
 	bc := &benchCluster{}
 	var routers []*Router
-	start := func(name, pool string, deliver func(string, wire.Type, []byte)) *Router {
+	start := func(name, pool string, deliver func(Sender, wire.Type, []byte) Outcome) *Router {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
@@ -70,11 +70,11 @@ func newBenchCluster(b *testing.B) *benchCluster {
 		routers = append(routers, r)
 		return r
 	}
-	bc.sender = start("worker-1", "worker", func(string, wire.Type, []byte) {})
+	bc.sender = start("worker-1", "worker", func(Sender, wire.Type, []byte) Outcome { return OK })
 	for i := range 3 {
 		c := new(atomic.Int64)
 		bc.counts = append(bc.counts, c)
-		bc.recv = append(bc.recv, start(fmt.Sprintf("datanode-%d", i+1), "datanode", func(string, wire.Type, []byte) { c.Add(1) }))
+		bc.recv = append(bc.recv, start(fmt.Sprintf("datanode-%d", i+1), "datanode", func(Sender, wire.Type, []byte) Outcome { c.Add(1); return OK }))
 	}
 	var v []Peer
 	for _, r := range routers {
@@ -297,7 +297,7 @@ func BenchmarkPartitionLookup(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := New(Config{Name: "worker-1", Pool: "worker", Listener: ln, Deliver: func(string, wire.Type, []byte) {}})
+	r, err := New(Config{Name: "worker-1", Pool: "worker", Listener: ln, Deliver: func(Sender, wire.Type, []byte) Outcome { return OK }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,8 @@ const (
 	DefaultMaxFrameSize      = 4 << 20
 	DefaultAckTimeout        = 5 * time.Second
 	DefaultReconnectInterval = 100 * time.Millisecond
+	DefaultBusyBackoff       = 10 * time.Millisecond
+	DefaultMaxBusyBackoff    = time.Second
 	// DefaultDialTimeout bounds one dial when Config.Dial is nil.
 	DefaultDialTimeout = time.Second
 	// maxReconnectBackoff caps the doubling backoff between dials.
@@ -94,15 +96,25 @@ type Config struct {
 	// Dial opens an outbound event connection when Transport is nil. nil
 	// means a net.Dialer with DefaultDialTimeout.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
-	// Deliver receives every inbound event (required). It is called on the
-	// receiving connection's goroutine, in arrival order per sending peer,
+	// Deliver receives every inbound event (required) and answers it: OK
+	// (taken), Busy (cannot take it now: the sender backs off and sends it
+	// again) or NotOwner (this node does not own its key: the sender
+	// routes it again once its ring moves). It is called on the receiving
+	// connection's goroutine, in arrival order per sending peer,
 	// concurrently for different senders; and synchronously on the sending
 	// goroutine for events addressed to this node. payload is valid only
-	// during the call: copy what you keep. Deliver should not block for
-	// long: a batch is acknowledged only after Deliver returned for all
-	// of its events, and a sender that waits longer than AckTimeout for an
-	// acknowledgement suspects this node.
-	Deliver func(from string, t wire.Type, payload []byte)
+	// during the call: copy what you keep. Deliver must not block: a batch
+	// is acknowledged only after Deliver returned for all of its events,
+	// and a sender that hears nothing for AckTimeout suspects this node.
+	// What cannot be taken now is answered Busy.
+	Deliver func(from Sender, t wire.Type, payload []byte) Outcome
+	// Commit, if set, runs after Deliver answered the events of one read
+	// burst (one or more batches from one sender) and before they are
+	// acknowledged, whenever at least one was answered OK (a manager
+	// writes its rows there). If it fails, every event of the burst that
+	// was answered OK is answered Busy instead, so the sender sends it
+	// again. Called like Deliver; it must return well within AckTimeout.
+	Commit func(from Sender) error
 	// QueueLimit bounds, per peer, the events queued plus those sent but
 	// not yet acknowledged (default 65536).
 	QueueLimit int
@@ -121,12 +133,19 @@ type Config struct {
 	// MiB); a larger length prefix is a bad frame and closes the
 	// connection. It also bounds the size of one outbound event.
 	MaxFrameSize int
-	// AckTimeout: a batch unacknowledged for this long, or a handshake or
-	// write that takes this long, marks the peer suspect (default 2s).
+	// AckTimeout: a peer that leaves a written batch unanswered for this
+	// long (counted from the write, or from its last answer if later: a
+	// peer that keeps answering, if only busy, never times out), or a
+	// handshake or write that takes this long, is suspected (default 5s).
 	AckTimeout time.Duration
 	// ReconnectInterval is the first backoff between dials to a suspect
 	// peer; it doubles on each failure up to 16x (default 100ms).
 	ReconnectInterval time.Duration
+	// BusyBackoff is how long a peer that answered busy is left alone
+	// before the busy events are sent again (default 10ms); it doubles
+	// with every further busy answer up to MaxBusyBackoff (default 1s)
+	// and resets once the peer answers all OK.
+	BusyBackoff, MaxBusyBackoff time.Duration
 	// OnChange is called when rings change because of local suspicion or
 	// recovery (not on SetMembers). It must not block.
 	OnChange func()
@@ -155,6 +174,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = DefaultReconnectInterval
+	}
+	if c.BusyBackoff == 0 {
+		c.BusyBackoff = DefaultBusyBackoff
+	}
+	if c.MaxBusyBackoff == 0 {
+		c.MaxBusyBackoff = DefaultMaxBusyBackoff
 	}
 	if c.Transport == nil && c.Listener != nil {
 		c.Transport = NewTCP(c.Listener, c.Dial)
@@ -208,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectInterval < 0 {
 		bad("negative reconnect interval")
+	}
+	if c.BusyBackoff < 0 || c.MaxBusyBackoff < c.BusyBackoff {
+		bad("busy backoff %v, max %v: want 0 <= backoff <= max", c.BusyBackoff, c.MaxBusyBackoff)
 	}
 	return errors.Join(errs...)
 }

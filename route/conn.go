@@ -105,7 +105,7 @@ func (p *peer) connect() (net.Conn, *frameReader, error) {
 	if _, err := c.Write(wire.AppendHello(nil, r.hello)); err != nil {
 		return fail(fmt.Errorf("route: hello to %s: %w", p.addr, err))
 	}
-	fr := newFrameReader(c, 64<<10, 512)
+	fr := newFrameReader(c, r.maxAck, 512)
 	f, err := fr.next()
 	if err != nil {
 		return fail(fmt.Errorf("route: hello from %s: %w", p.addr, err))
@@ -142,109 +142,88 @@ func (p *peer) serve(c net.Conn, fr *frameReader, gen uint64) error {
 	check := min(max(r.cfg.AckTimeout/4, time.Millisecond), 250*time.Millisecond)
 	ticker := time.NewTicker(check)
 	defer ticker.Stop()
-	delay := time.NewTimer(time.Hour)
-	delay.Stop()
-	defer delay.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	var lastWrite time.Time
 	var bufs [][]byte
 	var bs []*batch
-	p.kick() // anything queued while disconnected
 	for {
+		now := time.Now()
+		at, ok := p.nextWrite(now, lastWrite)
+		if ok && !at.After(now) {
+			if bs = p.take(bs[:0], gen, now); len(bs) > 0 {
+				if err := p.write(c, bs, bufs[:0], now); err != nil {
+					return err
+				}
+				clear(bs)
+				lastWrite = time.Now()
+				continue
+			}
+			ok = false // replaced or retired: wait for the reader to end
+		}
+		if ok {
+			timer.Reset(at.Sub(now))
+		}
 		select {
 		case <-p.kickCh:
+		case <-timer.C:
 		case now := <-ticker.C:
 			if p.ackTimedOut(now) {
 				return fmt.Errorf("%w: peer %s", errAckTimeout, p.name)
 			}
-			continue
 		case err := <-errCh:
 			errCh <- err // for the deferred wait
 			return err
 		case <-p.quitCh:
 			return errQuit
 		}
-		// Coalesce: a writer that wrote within FlushDelay waits until the
-		// oldest queued event has waited FlushDelay, unless a full batch
-		// is ready. An idle writer writes at once.
-		if fd := r.cfg.FlushDelay; fd > 0 && time.Since(lastWrite) < fd && !p.hasReady() {
-			if d := time.Until(p.flushDeadline()); d > 0 {
-				delay.Reset(d)
-			wait:
-				for {
-					select {
-					case <-delay.C:
-						break wait
-					case <-p.kickCh:
-						if p.hasReady() {
-							delay.Stop()
-							break wait
-						}
-					case err := <-errCh:
-						errCh <- err
-						return err
-					case <-p.quitCh:
-						return errQuit
-					}
-				}
-			}
-		}
-		now := time.Now()
-		bs = p.take(bs[:0], gen, now)
-		if len(bs) == 0 {
-			continue
-		}
-		_ = c.SetWriteDeadline(now.Add(r.handshakeTimeout()))
-		var err error
-		if len(bs) == 1 {
-			_, err = c.Write(bs[0].frame)
-		} else {
-			for _, b := range bs {
-				bufs = append(bufs, b.frame)
-			}
-			nb := net.Buffers(bufs)
-			_, err = nb.WriteTo(c)
-			clear(bufs)
-			bufs = bufs[:0]
-		}
-		p.written(bs)
-		clear(bs)
-		if err != nil {
-			return fmt.Errorf("route: write to %s: %w", p.name, err)
-		}
-		lastWrite = time.Now()
+		timer.Stop()
 	}
 }
 
+// write writes the frames of bs to c in one write or writev call.
+func (p *peer) write(c net.Conn, bs []*batch, bufs [][]byte, now time.Time) error {
+	_ = c.SetWriteDeadline(now.Add(p.r.handshakeTimeout()))
+	var err error
+	if len(bs) == 1 {
+		_, err = c.Write(bs[0].frame)
+	} else {
+		for _, b := range bs {
+			bufs = append(bufs, b.frame)
+		}
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(c)
+		clear(bufs)
+	}
+	p.written(bs)
+	if err != nil {
+		return fmt.Errorf("route: write to %s: %w", p.name, err)
+	}
+	return nil
+}
+
 // readAcks consumes the peer's acknowledgements until the connection
-// breaks; anything but an ack is a protocol error.
+// breaks; anything but a well-formed ack of what was written is a protocol
+// error.
 func (p *peer) readAcks(fr *frameReader, gen uint64) error {
 	r := p.r
-	var acked []*batch
+	var a wire.Ack
+	var res ackResult
 	for {
 		f, err := fr.next()
 		if err != nil {
 			return fmt.Errorf("route: read from %s: %w", p.name, err)
 		}
-		seq, err := f.Ack()
-		if err != nil {
-			r.stats.badFrames.Add(1)
-			return fmt.Errorf("route: from %s: %w", p.name, err)
+		if a, err = f.Ack(a.Runs); err == nil {
+			res.reset()
+			now := time.Now()
+			if err = p.ack(&a, gen, now, &res); err == nil {
+				r.settle(p, &res, now)
+				continue
+			}
 		}
-		var n int
-		acked, n, err = p.ack(seq, gen, acked[:0])
-		if err != nil {
-			r.stats.badFrames.Add(1)
-			return fmt.Errorf("route: from %s: %w", p.name, err)
-		}
-		if n == 0 {
-			continue
-		}
-		r.stats.acked.Add(uint64(n))
-		if r.awaiting.Load() > 0 {
-			r.noteAcked(p, acked, time.Now())
-		}
-		p.recycle(acked)
-		clear(acked)
-		r.notifyDrain()
+		r.stats.badFrames.Add(1)
+		return fmt.Errorf("route: from %s: %w", p.name, err)
 	}
 }

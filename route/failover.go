@@ -3,11 +3,10 @@ package route
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"time"
-
-	"shoal/internal/wire"
 )
 
 // maxFailovers is how many failovers Failovers reports.
@@ -233,15 +232,18 @@ func (r *Router) reroute(pool string, evs []movedEvent) int {
 }
 
 func (r *Router) rerouteOne(pool string, e movedEvent) bool {
-	m := mkMeta(e.kind, e.part, true)
+	m := e.meta()
+	err := error(ErrClosed)
 	for range maxResolve {
 		t := r.table.Load()
 		if t.closed {
+			err = ErrClosed
 			break
 		}
 		pt := t.pool(pool)
 		if pt == nil || pt.owners == nil {
 			r.stats.noMembers.Add(1)
+			err = &noMembersError{pool: pool}
 			break
 		}
 		var q *peer
@@ -251,44 +253,49 @@ func (r *Router) rerouteOne(pool string, e movedEvent) bool {
 			q = pt.members[pt.rr.Add(1)%uint64(len(pt.members))]
 		}
 		if q.self {
-			r.deliverRaw(e.raw)
-			if r.awaiting.Load() > 0 {
-				r.noteSelf(pool, e.part, true)
-			}
+			r.rerouteSelf(pool, e)
 			return true
 		}
-		err := q.sendRaw(context.Background(), e.raw, m, true)
+		err = q.sendRaw(context.Background(), e.raw, m, e.tr, true)
 		if err == nil {
 			return true
 		}
 		if !errors.Is(err, errRetry) {
 			break
 		}
+		err = &noMembersError{pool: pool}
 	}
 	r.stats.droppedNoRoute.Add(1)
+	done(e.tr, err)
 	return false
+}
+
+// rerouteSelf delivers a re-routed event to this node. An event it
+// answers busy or not-owner is parked and tried again later (park.go).
+func (r *Router) rerouteSelf(pool string, e movedEvent) {
+	switch r.deliverLocal(e.raw) {
+	case OK:
+		done(e.tr, nil)
+		if r.awaiting.Load() > 0 {
+			r.noteSelf(pool, e.part, true)
+		}
+	default:
+		r.moving.Add(1) // the caller still holds its own count: no gap
+		e.raw = append([]byte(nil), e.raw...)
+		r.park(r.self, []movedEvent{e}, r.ownRing(), time.Now())
+	}
 }
 
 // handOver gives the direct and broadcast events of a departed peer to its
 // successor (the same node after a restart), or drops and counts them.
-func (r *Router) handOver(kept []movedEvent, successor *peer) {
+func (r *Router) handOver(kept []movedEvent, successor *peer, name string) {
 	for _, e := range kept {
 		if successor != nil {
-			if successor.sendRaw(context.Background(), e.raw, mkMeta(e.kind, -1, true), true) == nil {
+			if successor.sendRaw(context.Background(), e.raw, e.meta(), e.tr, true) == nil {
 				continue
 			}
 		}
 		r.stats.droppedNoRoute.Add(1)
+		done(e.tr, fmt.Errorf("%w: %q left the view", ErrUnknownNode, name))
 	}
-}
-
-// deliverRaw delivers an encoded event (type, length, payload) to this node.
-func (r *Router) deliverRaw(raw []byte) {
-	t, payload, _, err := wire.ReadEvent(raw)
-	if err != nil {
-		// raw was encoded by this process: a broken invariant.
-		panic("route: re-routed event: " + err.Error())
-	}
-	r.stats.selfDelivered.Add(1)
-	r.cfg.Deliver(r.self.name, t, payload)
 }

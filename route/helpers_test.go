@@ -47,8 +47,8 @@ func (l *killListener) kill() {
 
 // got is one delivered event.
 type got struct {
-	from string
-	ev   wire.HostSeen
+	from, pool string
+	ev         wire.HostSeen
 }
 
 // tnode is a router with a recording Deliver.
@@ -61,11 +61,17 @@ type tnode struct {
 	ln     *killListener
 	killed atomic.Bool
 	block  atomic.Pointer[chan struct{}] // Deliver waits on it when set
+	answer atomic.Pointer[func(from Sender, ev wire.HostSeen) Outcome]
 
 	mu   sync.Mutex
 	evs  []got
 	seen map[netip.Addr]int
 	n    atomic.Int64
+	// Commit: failCommits > 0 makes the next calls fail, undoing what
+	// was delivered since the last successful one (committed events).
+	failCommits atomic.Int32
+	commits     atomic.Int32
+	committed   int
 }
 
 type nodeOpt func(*Config)
@@ -85,6 +91,7 @@ func newNode(t *testing.T, name, pool string, boot uint64, addr string, opts ...
 		Name: name, BootID: boot, Pool: pool,
 		Listener:          n.ln,
 		Deliver:           n.deliver,
+		Commit:            n.commit,
 		AckTimeout:        2 * time.Second,
 		ReconnectInterval: 20 * time.Millisecond,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
@@ -107,27 +114,65 @@ func newNode(t *testing.T, name, pool string, boot uint64, addr string, opts ...
 	return n
 }
 
-func (n *tnode) deliver(from string, typ wire.Type, payload []byte) {
+// deliver records the events it answers OK. A killed node takes nothing
+// (busy: a dead process never acknowledges); answer, when set, decides
+// the outcome of each event.
+func (n *tnode) deliver(from Sender, typ wire.Type, payload []byte) Outcome {
 	if n.killed.Load() {
-		return
+		return Busy
 	}
 	if typ != wire.TypeHostSeen {
 		n.t.Errorf("%s: unexpected type %d", n.name, typ)
-		return
+		return OK
 	}
 	var ev wire.HostSeen
 	if err := ev.DecodeWire(payload); err != nil {
 		n.t.Errorf("%s: decode: %v", n.name, err)
-		return
+		return OK
+	}
+	if f := n.answer.Load(); f != nil {
+		if o := (*f)(from, ev); o != OK {
+			return o
+		}
 	}
 	n.mu.Lock()
-	n.evs = append(n.evs, got{from: from, ev: ev})
+	n.evs = append(n.evs, got{from: from.Name, pool: from.Pool, ev: ev})
 	n.seen[ev.Host]++
 	n.mu.Unlock()
 	n.n.Add(1)
 	if ch := n.block.Load(); ch != nil {
 		<-*ch
 	}
+	return OK
+}
+
+// commit keeps what was delivered since the last commit, or, while
+// failCommits is positive, forgets it, as a manager that could not write
+// its rows.
+func (n *tnode) commit(Sender) error {
+	n.commits.Add(1)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failCommits.Load() > 0 {
+		n.failCommits.Add(-1)
+		for _, g := range n.evs[n.committed:] {
+			n.seen[g.ev.Host]--
+		}
+		n.n.Add(-int64(len(n.evs) - n.committed))
+		n.evs = n.evs[:n.committed]
+		return fmt.Errorf("disk full")
+	}
+	n.committed = len(n.evs)
+	return nil
+}
+
+// answerWith makes deliver answer each event with f (nil: always OK).
+func (n *tnode) answerWith(f func(from Sender, ev wire.HostSeen) Outcome) {
+	if f == nil {
+		n.answer.Store(nil)
+		return
+	}
+	n.answer.Store(&f)
 }
 
 func (n *tnode) blockDeliver() {

@@ -1,94 +1,13 @@
 package route
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
 	"shoal/internal/wire"
 )
-
-// frameReader reads frames from a connection into one growing buffer. A
-// frame returned by parse or next aliases the buffer and is valid until the
-// next fill.
-type frameReader struct {
-	c    net.Conn
-	buf  []byte
-	r, w int
-	max  int
-}
-
-func newFrameReader(c net.Conn, max, size int) *frameReader {
-	return &frameReader{c: c, buf: make([]byte, size), max: max}
-}
-
-// badFrameError marks a protocol violation by the remote side, as opposed
-// to an I/O error.
-type badFrameError struct{ err error }
-
-func (e badFrameError) Error() string { return e.err.Error() }
-func (e badFrameError) Unwrap() error { return e.err }
-
-// parse returns the next buffered frame, or ok == false when more bytes
-// are needed.
-func (fr *frameReader) parse() (f wire.Frame, ok bool, err error) {
-	f, rest, err := wire.ParseFrame(fr.buf[fr.r:fr.w], fr.max)
-	switch {
-	case err == nil:
-		fr.r = fr.w - len(rest)
-		return f, true, nil
-	case errors.Is(err, wire.ErrShort):
-		return f, false, nil
-	default:
-		return f, false, badFrameError{err}
-	}
-}
-
-// fill reads once, first making room for the frame in progress.
-func (fr *frameReader) fill() error {
-	if fr.r == fr.w {
-		fr.r, fr.w = 0, 0
-	}
-	need := wire.HeaderSize
-	if fr.w-fr.r >= 4 {
-		// parse has checked the prefix against max.
-		need += int(binary.BigEndian.Uint32(fr.buf[fr.r:]))
-	}
-	switch {
-	case need > len(fr.buf):
-		nb := make([]byte, max(need, 2*len(fr.buf)))
-		fr.w = copy(nb, fr.buf[fr.r:fr.w])
-		fr.r, fr.buf = 0, nb
-	case need > len(fr.buf)-fr.r || fr.w == len(fr.buf):
-		fr.w = copy(fr.buf, fr.buf[fr.r:fr.w])
-		fr.r = 0
-	}
-	n, err := fr.c.Read(fr.buf[fr.w:])
-	fr.w += n
-	if n > 0 {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
-}
-
-// next returns the next frame, reading as needed.
-func (fr *frameReader) next() (wire.Frame, error) {
-	for {
-		f, ok, err := fr.parse()
-		if err != nil || ok {
-			return f, err
-		}
-		if err := fr.fill(); err != nil {
-			return f, err
-		}
-	}
-}
 
 // acceptLoop accepts inbound event connections until the listener closes.
 func (r *Router) acceptLoop() {
@@ -147,12 +66,77 @@ func (r *Router) badFrame(remote string, err error) {
 }
 
 // serveInbound runs one inbound connection: hello exchange, then batches
-// delivered in order and acknowledged once per read burst.
+// delivered in order, committed and acknowledged once per read burst.
 func (r *Router) serveInbound(c net.Conn) {
 	defer r.untrackInbound(c)
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	fr := newFrameReader(c, r.cfg.MaxFrameSize, 64<<10)
+	from, ok := r.acceptHello(c, fr, remote)
+	if !ok {
+		return
+	}
+	log := r.log.With().Str("peer", from.Name).Str("remote", remote).Logger()
+	log.Debug().Msg("inbound connection")
+
+	var ans answer
+	var ackBuf []byte
+	var last uint64
+	// A slow burst is answered in parts, so that a sender hears from a
+	// receiver that is slow but alive before its ack timeout.
+	progress := max(r.cfg.AckTimeout/4, time.Millisecond)
+	var began time.Time
+	for {
+		for {
+			f, ok, err := fr.parse()
+			if err == nil && ok {
+				var bt wire.Batch
+				if bt, err = f.Batch(); err == nil && bt.Seq <= last {
+					err = fmt.Errorf("%w: batch %d after %d", wire.ErrBadFrame, bt.Seq, last)
+				}
+				if err == nil {
+					if !ans.pending() {
+						began = time.Now()
+					}
+					r.deliverBatch(from, bt, &ans)
+					last = bt.Seq
+					if ans.size() < r.cfg.MaxFrameSize && time.Since(began) < progress {
+						continue
+					}
+					break // a long or slow answer goes out now, at a batch boundary
+				}
+				err = badFrameError{err}
+			}
+			if err != nil {
+				r.badFrame(remote, err)
+				return
+			}
+			break
+		}
+		if ans.pending() {
+			r.commit(from, &ans)
+			ackBuf = wire.AppendAck(ackBuf[:0], ans.ack)
+			ans.reset()
+			_ = c.SetWriteDeadline(time.Now().Add(r.handshakeTimeout()))
+			if _, err := c.Write(ackBuf); err != nil {
+				log.Debug().Err(err).Msg("ack write failed")
+				return
+			}
+			r.stats.acksSent.Add(1)
+			if fr.buffered() {
+				continue // the burst was cut: parse the rest before reading
+			}
+		}
+		if err := fr.fill(); err != nil {
+			log.Debug().Err(err).Msg("inbound connection closed")
+			return
+		}
+	}
+}
+
+// acceptHello reads the peer's hello within the handshake deadline, lets
+// the transport verify it, and answers with this node's hello.
+func (r *Router) acceptHello(c net.Conn, fr *frameReader, remote string) (Sender, bool) {
 	_ = c.SetDeadline(time.Now().Add(r.handshakeTimeout()))
 	var h wire.Hello
 	f, err := fr.next()
@@ -170,7 +154,7 @@ func (r *Router) serveInbound(c net.Conn) {
 		} else {
 			r.log.Debug().Err(err).Str("remote", remote).Msg("inbound handshake failed")
 		}
-		return
+		return Sender{}, false
 	}
 	if err := r.cfg.Transport.Verify(c, Peer{Name: h.Name, Pool: h.Pool, BootID: h.BootID}); err != nil {
 		r.stats.refused.Add(1)
@@ -178,58 +162,117 @@ func (r *Router) serveInbound(c net.Conn) {
 			r.log.Warn().Err(err).Str("remote", remote).Str("peer", h.Name).Str("pool", h.Pool).Int("suppressed", n).
 				Msg("inbound connection refused")
 		}
-		return
+		return Sender{}, false
 	}
-	from := h.Name
 	if _, err := c.Write(wire.AppendHello(nil, r.hello)); err != nil {
 		r.log.Debug().Err(err).Str("remote", remote).Msg("inbound handshake failed")
-		return
+		return Sender{}, false
 	}
 	_ = c.SetDeadline(time.Time{})
-	log := r.log.With().Str("peer", from).Str("remote", remote).Logger()
-	log.Debug().Msg("inbound connection")
+	return Sender{Name: h.Name, Pool: h.Pool}, true
+}
 
+// deliverBatch runs Deliver for every event of bt and records the
+// outcomes in ans.
+func (r *Router) deliverBatch(from Sender, bt wire.Batch, ans *answer) {
+	if !ans.pending() {
+		ans.ack.First = bt.Seq
+	}
+	ans.ack.Last = bt.Seq
 	deliver := r.cfg.Deliver
-	var ackBuf []byte
-	var last uint64
-	for {
-		acked := false
-		for {
-			f, ok, err := fr.parse()
-			if err == nil && ok {
-				var bt wire.Batch
-				if bt, err = f.Batch(); err == nil && bt.Seq <= last {
-					err = fmt.Errorf("%w: batch %d after %d", wire.ErrBadFrame, bt.Seq, last)
-				}
-				if err == nil {
-					it := bt.Events()
-					for it.Next() {
-						deliver(from, it.Type(), it.Payload())
-					}
-					r.stats.received.Add(uint64(bt.Count))
-					last, acked = bt.Seq, true
-					continue
-				}
-				err = badFrameError{err}
+	it := bt.Events()
+	for it.Next() {
+		ans.add(deliver(from, it.Type(), it.Payload()))
+	}
+}
+
+// commit runs the Commit hook for the events ans answers OK; when it
+// fails, they are answered busy instead. It fills in the ring checksum and
+// counts the outcomes.
+func (r *Router) commit(from Sender, ans *answer) {
+	if ans.ok > 0 && r.cfg.Commit != nil {
+		if err := r.cfg.Commit(from); err != nil {
+			r.stats.commitFailed.Add(1)
+			if ok, n := r.limit.allow("commit"); ok {
+				r.log.Warn().Err(err).Str("peer", from.Name).Int("events", ans.ok).Int("suppressed", n).
+					Msg("commit failed, answering busy")
 			}
-			if err != nil {
-				r.badFrame(remote, err)
-				return
-			}
-			break
+			ans.allBusy()
 		}
-		if acked {
-			ackBuf = wire.AppendAck(ackBuf[:0], last)
-			_ = c.SetWriteDeadline(time.Now().Add(r.handshakeTimeout()))
-			if _, err := c.Write(ackBuf); err != nil {
-				log.Debug().Err(err).Msg("ack write failed")
-				return
-			}
-			r.stats.acksSent.Add(1)
-		}
-		if err := fr.fill(); err != nil {
-			log.Debug().Err(err).Msg("inbound connection closed")
+	}
+	ans.ack.Ring = r.ownRing()
+	r.stats.received.Add(uint64(ans.ok))
+	r.stats.answeredBusy.Add(uint64(ans.busy))
+	r.stats.answeredNotOwner.Add(uint64(ans.notOwner))
+}
+
+// ownRing is the checksum of this node's ring for its own pool.
+func (r *Router) ownRing() uint64 {
+	if pt := r.table.Load().pool(r.self.pool); pt != nil && pt.ring != nil {
+		return pt.ring.Checksum()
+	}
+	return 0
+}
+
+// answer accumulates the outcomes of the batches of one read burst into
+// one ack. It is reused.
+type answer struct {
+	ack                wire.Ack
+	ok, busy, notOwner int
+	spare              []wire.Run
+}
+
+func (a *answer) pending() bool { return a.ack.First != 0 }
+
+func (a *answer) reset() {
+	a.ack = wire.Ack{Runs: a.ack.Runs[:0]}
+	a.ok, a.busy, a.notOwner = 0, 0, 0
+}
+
+// size bounds the encoded size of the ack so far.
+func (a *answer) size() int { return 64 + 21*len(a.ack.Runs) }
+
+// add records the outcome of the next event.
+func (a *answer) add(o Outcome) {
+	i := a.ack.Events
+	a.ack.Events++
+	switch o {
+	case OK:
+		a.ok++
+		return
+	case Busy:
+		a.busy++
+	default:
+		o = NotOwner // anything else from Deliver is a refusal to own
+		a.notOwner++
+	}
+	a.appendRun(i, 1, o)
+}
+
+func (a *answer) appendRun(start, n uint64, o Outcome) {
+	if n == 0 {
+		return
+	}
+	if k := len(a.ack.Runs); k > 0 {
+		if l := &a.ack.Runs[k-1]; l.Outcome == o && l.Start+l.Len == start {
+			l.Len += n
 			return
 		}
 	}
+	a.ack.Runs = append(a.ack.Runs, wire.Run{Start: start, Len: n, Outcome: o})
+}
+
+// allBusy answers busy every event answered OK (the commit failed).
+func (a *answer) allBusy() {
+	runs := a.ack.Runs
+	a.ack.Runs, a.spare = a.spare[:0], runs
+	pos := uint64(0)
+	for _, r := range runs {
+		a.appendRun(pos, r.Start-pos, Busy)
+		a.appendRun(r.Start, r.Len, r.Outcome)
+		pos = r.Start + r.Len
+	}
+	a.appendRun(pos, a.ack.Events-pos, Busy)
+	a.busy += a.ok
+	a.ok = 0
 }

@@ -70,7 +70,7 @@ func TestPeerLifecycle(t *testing.T) {
 		}
 		w, err := New(Config{
 			Name: "worker-1", Pool: "worker", BootID: 1, Listener: wln, Dial: nw.DialFunc("10.0.0.1"),
-			Deliver:    func(string, wire.Type, []byte) {},
+			Deliver:    func(Sender, wire.Type, []byte) Outcome { return OK },
 			AckTimeout: time.Second, ReconnectInterval: 100 * time.Millisecond,
 			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		})
@@ -124,7 +124,7 @@ func TestPeerLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, err := New(Config{Name: dn.Name, Pool: dn.Pool, BootID: dn.BootID, Listener: ln, Dial: nw.DialFunc("10.0.1.1"),
-			Deliver: func(string, wire.Type, []byte) {}})
+			Deliver: func(Sender, wire.Type, []byte) Outcome { return OK }})
 		if err != nil {
 			t.Fatal(err)
 		}

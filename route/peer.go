@@ -11,99 +11,6 @@ import (
 	"shoal/internal/wire"
 )
 
-// sendKind is how an event chose its peer; it decides what happens to the
-// event when the peer fails or leaves.
-type sendKind uint8
-
-const (
-	kindDirect     sendKind = iota // Send(node): waits for that peer, dropped when it leaves
-	kindHashed                     // SendHashed: re-routed by partition to the new owner
-	kindRoundRobin                 // SendRoundRobin: re-routed to the next member
-	kindBroadcast                  // Broadcast: like direct
-)
-
-// movable reports whether an event of this kind follows its key (or the
-// pool) to another peer when its peer fails.
-func (k sendKind) movable() bool { return k == kindHashed || k == kindRoundRobin }
-
-// meta packs what the router keeps about one queued event to re-route it,
-// in 4 bytes to keep the per-event footprint small: partition+1 of a hashed
-// event (0 for none) in bits 0-23 (partitions are at most 1<<20), the
-// send kind in bits 24-25, and bit 26 when the event was re-routed here
-// from a failed peer. The event's bytes are found by walking batch.buf.
-type meta uint32
-
-const (
-	metaPartMask  = 1<<24 - 1
-	metaKindShift = 24
-	metaMoved     = 1 << 26
-)
-
-func mkMeta(k sendKind, part int32, moved bool) meta {
-	m := meta(uint32(part+1)&metaPartMask) | meta(k)<<metaKindShift
-	if moved {
-		m |= metaMoved
-	}
-	return m
-}
-
-func (m meta) kind() sendKind { return sendKind(m>>metaKindShift) & 3 }
-func (m meta) part() int32    { return int32(m&metaPartMask) - 1 }
-func (m meta) moved() bool    { return m&metaMoved != 0 }
-
-// batch is one frame's worth of events: buf holds wire.BatchHeaderRoom
-// reserved bytes, then the encoded events. Once sealed it has a sequence
-// number and frame (a sub-slice of buf) and is immutable.
-type batch struct {
-	buf    []byte
-	metas  []meta
-	last   int // offset of the last event in buf
-	seq    uint64
-	frame  []byte
-	sentAt time.Time
-	// writing: the writer may still be reading frame (an ack can beat the
-	// write call's return); acked: freed while writing, so the writer
-	// recycles it. Both guarded by the peer's mu.
-	writing, acked bool
-}
-
-func newBatch() *batch {
-	return &batch{buf: wire.ReserveBatchHeader(make([]byte, 0, 4096))}
-}
-
-func (b *batch) reset() {
-	b.buf = wire.ReserveBatchHeader(b.buf[:0])
-	b.metas = b.metas[:0]
-	b.last = 0
-	b.seq, b.frame, b.sentAt = 0, nil, time.Time{}
-	b.writing, b.acked = false, false
-}
-
-func (b *batch) empty() bool { return len(b.metas) == 0 }
-
-// each calls f with every event's encoding (aliasing buf) and meta.
-func (b *batch) each(f func(raw []byte, m meta)) {
-	rest := b.buf[wire.BatchHeaderRoom:]
-	for _, m := range b.metas {
-		_, _, next, err := wire.ReadEvent(rest)
-		if err != nil {
-			// buf holds only events this process encoded.
-			panic("route: corrupt batch: " + err.Error())
-		}
-		n := len(rest) - len(next)
-		f(rest[:n:n], m)
-		rest = next
-	}
-}
-
-// movedEvent is an event taken from a failed or departed peer: raw is its
-// encoding, aliasing a batch no longer owned by any peer.
-type movedEvent struct {
-	raw  []byte
-	part int32
-	kind sendKind
-}
-
 // errRetry tells a sender that the peer it resolved left the rings between
 // the routing-table load and the enqueue: resolve again.
 var errRetry = errors.New("route: retry")
@@ -111,6 +18,11 @@ var errRetry = errors.New("route: retry")
 // peer is one remote member: its outbound queue, its connection and the
 // goroutine that writes batches to it. The self peer has self set and no
 // queue.
+//
+// Queue order: events answered busy (retry) go out first, once the busy
+// backoff has passed; then the closed batches (ready) and the open one
+// (cur). Sequence numbers are given when a batch is taken for writing, so
+// they ascend in write order on every connection.
 type peer struct {
 	r      *Router
 	name   string
@@ -123,27 +35,37 @@ type peer struct {
 	limit, maxEvent, maxBatch int
 	errFull                   error // ErrQueueFull for this peer, built once
 
-	kickCh chan struct{} // cap 1: producers -> writer
+	kickCh chan struct{} // cap 1: producers and the ack reader -> writer
 	quitCh chan struct{} // closed when the peer is retired or the router closes
 	quit   sync.Once
 
 	mu sync.Mutex
 	// state is the peer's lifecycle (lifecycle.go): written holding r.mu
 	// and mu, read holding either.
-	state       peerState
-	cur         *batch   // open batch, appended to by senders
-	ready       []*batch // sealed, not yet written
-	inflight    []*batch // written, not yet acknowledged (ascending seq)
-	count       int      // events in cur, ready and inflight
-	nextSeq     uint64   // last sequence number sealed
-	writtenSeq  uint64   // last sequence number moved to inflight
-	firstAt     time.Time
-	free        []*batch
-	conn        net.Conn      // current outbound connection (also while dialing)
-	gen         uint64        // connection generation, to ignore stale acks
-	roomCh      chan struct{} // closed when room frees up; nil without waiters
-	enq, done   uint64        // events ever added / removed, for Drain
-	sent        uint64        // events accepted by send
+	state      peerState
+	cur        *batch   // open batch, appended to by senders
+	ready      []*batch // closed at MaxBatchBytes, not yet written
+	retry      []*batch // events answered busy, written first after busyUntil
+	inflight   []*batch // written, not yet answered (ascending seq)
+	count      int      // events in cur, ready, retry and inflight
+	nextSeq    uint64   // last sequence number given
+	writtenSeq uint64   // last sequence number moved to inflight
+	firstAt    time.Time
+	free       []*batch
+	conn       net.Conn      // current outbound connection (also while dialing)
+	gen        uint64        // connection generation, to ignore stale acks
+	roomCh     chan struct{} // closed when room frees up; nil without waiters
+	enq, done  uint64        // events ever added / removed, for Drain
+	// lastAnswer is when the peer last acknowledged anything: the ack
+	// timeout runs from it (or from the oldest write, if later), so a
+	// peer that keeps answering, if only busy, is never timed out.
+	lastAnswer time.Time
+	// busyUntil: no batch is written before it (backoff after a busy
+	// answer); busyBackoff is the current backoff, 0 when not backing off.
+	busyUntil   time.Time
+	busyBackoff time.Duration
+
+	sent        uint64 // events accepted by send
 	droppedFull uint64
 	// writes and batches count write calls and the batch frames they
 	// carry. They are counted in take, under mu and before the write is
@@ -208,10 +130,11 @@ func (p *peer) admitLocked(ctx context.Context, k sendKind) error {
 }
 
 // send encodes ev straight into the open batch. It returns errRetry when
-// the peer left the rings and the event should be resolved again.
-func (p *peer) send(ctx context.Context, k sendKind, part int32, ev wire.Event) error {
+// the peer left the rings and the event should be resolved again. tr is
+// the event's tracker, or nil.
+func (p *peer) send(ctx context.Context, k sendKind, part int32, ev wire.Event, tr Tracker) error {
 	p.mu.Lock()
-	if p.state != stateUp && p.state != stateConnecting || p.count >= p.limit {
+	if !p.state.inRings() || p.count >= p.limit {
 		if err := p.admitLocked(ctx, k); err != nil {
 			return err
 		}
@@ -219,12 +142,12 @@ func (p *peer) send(ctx context.Context, k sendKind, part int32, ev wire.Event) 
 	b := p.cur
 	off := len(b.buf)
 	b.buf = wire.AppendEvent(b.buf, ev)
-	return p.commitLocked(b, off, mkMeta(k, part, false))
+	return p.commitLocked(b, off, mkMeta(k, part, false), tr)
 }
 
 // sendRaw appends an already encoded event. Re-routed events (force) are
 // admitted beyond QueueLimit: they were accepted once already.
-func (p *peer) sendRaw(ctx context.Context, raw []byte, m meta, force bool) error {
+func (p *peer) sendRaw(ctx context.Context, raw []byte, m meta, tr Tracker, force bool) error {
 	p.mu.Lock()
 	if force {
 		if p.state == stateGone || p.state == stateSuspect && m.kind().movable() {
@@ -237,11 +160,11 @@ func (p *peer) sendRaw(ctx context.Context, raw []byte, m meta, force bool) erro
 	b := p.cur
 	off := len(b.buf)
 	b.buf = append(b.buf, raw...)
-	return p.commitLocked(b, off, m)
+	return p.commitLocked(b, off, m, tr)
 }
 
 // commitLocked records the event appended to b at off and releases p.mu.
-func (p *peer) commitLocked(b *batch, off int, m meta) error {
+func (p *peer) commitLocked(b *batch, off int, m meta, tr Tracker) error {
 	n := len(b.buf) - off
 	if n > p.maxEvent {
 		b.buf = b.buf[:off]
@@ -249,6 +172,10 @@ func (p *peer) commitLocked(b *batch, off int, m meta) error {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, p.maxEvent)
 	}
 	b.last = off
+	if tr != nil {
+		m |= metaTracked
+		b.trackers = append(b.trackers, tr)
+	}
 	b.metas = append(b.metas, m)
 	p.count++
 	p.enq++
@@ -260,7 +187,7 @@ func (p *peer) commitLocked(b *batch, off int, m meta) error {
 		p.firstAt = time.Now()
 		kick = len(p.ready) == 0
 	}
-	if len(b.buf)-wire.BatchHeaderRoom > p.maxBatch {
+	if b.size() > p.maxBatch {
 		p.cutLocked()
 		kick = true
 	}
@@ -271,22 +198,27 @@ func (p *peer) commitLocked(b *batch, off int, m meta) error {
 	return nil
 }
 
-// cutLocked seals the open batch, which has just grown past MaxBatchBytes.
-// When it holds more than the event that overflowed it, that event starts
-// the next batch, so no frame exceeds MaxBatchBytes unless one event does.
+// cutLocked closes the open batch, which has just grown past
+// MaxBatchBytes. When it holds more than the event that overflowed it,
+// that event starts the next batch, so no frame exceeds MaxBatchBytes
+// unless one event does.
 func (p *peer) cutLocked() {
 	b := p.cur
 	p.cur = p.newBatchLocked()
 	if len(b.metas) > 1 {
-		nb := p.cur
-		nb.last = len(nb.buf)
-		nb.buf = append(nb.buf, b.buf[b.last:]...)
-		nb.metas = append(nb.metas, b.metas[len(b.metas)-1])
+		last := b.metas[len(b.metas)-1]
+		var tr Tracker
+		if last.tracked() {
+			tr = b.trackers[len(b.trackers)-1]
+			b.trackers[len(b.trackers)-1] = nil
+			b.trackers = b.trackers[:len(b.trackers)-1]
+		}
+		p.cur.add(b.buf[b.last:], last, tr)
 		b.buf = b.buf[:b.last]
 		b.metas = b.metas[:len(b.metas)-1]
 		p.firstAt = time.Now()
 	}
-	p.sealLocked(b)
+	p.ready = append(p.ready, b)
 }
 
 func (p *peer) newBatchLocked() *batch {
@@ -298,61 +230,74 @@ func (p *peer) newBatchLocked() *batch {
 	return newBatch()
 }
 
-// sealLocked gives b its sequence number and frame and queues it.
-func (p *peer) sealLocked(b *batch) {
-	p.nextSeq++
-	b.seq = p.nextSeq
-	frame, err := wire.PutBatchHeader(b.buf, b.seq, len(b.metas))
-	if err != nil {
-		// b.buf always starts with the reserved room and is bounded by
-		// MaxBatchBytes plus one event: an error is a broken invariant.
-		panic("route: seal batch: " + err.Error())
+// unsentLocked reports whether any event waits to be written.
+func (p *peer) unsentLocked() bool {
+	return len(p.retry) > 0 || len(p.ready) > 0 || !p.cur.empty()
+}
+
+// nextWrite reports when the writer should write next, given when it last
+// wrote; ok is false when nothing waits. Events answered busy wait for the
+// backoff; a full batch or a retry goes at once; an open batch goes at
+// once from an idle writer, and after FlushDelay from a busy one, so that
+// it fills.
+func (p *peer) nextWrite(now, lastWrite time.Time) (at time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.unsentLocked():
+		return time.Time{}, false
+	case now.Before(p.busyUntil):
+		return p.busyUntil, true
+	case len(p.retry) > 0 || len(p.ready) > 0:
+		return now, true
 	}
-	b.frame = frame
-	p.ready = append(p.ready, b)
+	fd := p.r.cfg.FlushDelay
+	if now.Sub(lastWrite) >= fd {
+		return now, true
+	}
+	return p.firstAt.Add(fd), true
 }
 
-// hasReady reports whether a sealed batch waits to be written.
-func (p *peer) hasReady() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.ready) > 0
-}
-
-// flushDeadline is when the open batch must be written at the latest.
-func (p *peer) flushDeadline() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.firstAt.Add(p.r.cfg.FlushDelay)
-}
-
-// take seals the open batch and moves every sealed batch to inflight,
-// appending them to bs, marked as being written. gen guards against a
-// connection that was replaced meanwhile.
+// take moves every batch waiting to be written to inflight, in write order
+// (retries first), giving each its sequence number and frame, and appends
+// them to bs marked as being written. It takes nothing during a busy
+// backoff. gen guards against a connection that was replaced meanwhile.
 func (p *peer) take(bs []*batch, gen uint64, now time.Time) []*batch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.gen != gen || p.state != stateUp {
+	if p.gen != gen || p.state != stateUp || now.Before(p.busyUntil) {
 		return bs
 	}
+	n := len(bs)
+	bs = append(bs, p.retry...)
+	clear(p.retry)
+	p.retry = p.retry[:0]
+	bs = append(bs, p.ready...)
+	clear(p.ready)
+	p.ready = p.ready[:0]
 	if !p.cur.empty() {
-		b := p.cur
+		bs = append(bs, p.cur)
 		p.cur = p.newBatchLocked()
-		p.sealLocked(b)
 	}
-	for _, b := range p.ready {
+	for _, b := range bs[n:] {
+		p.nextSeq++
+		b.seq = p.nextSeq
+		frame, err := wire.PutBatchHeader(b.buf, b.seq, len(b.metas))
+		if err != nil {
+			// b.buf always starts with the reserved room and is bounded by
+			// MaxBatchBytes plus one event: an error is a broken invariant.
+			panic("route: seal batch: " + err.Error())
+		}
+		b.frame = frame
 		b.sentAt = now
 		b.writing = true
-		bs = append(bs, b)
 		p.inflight = append(p.inflight, b)
 		p.writtenSeq = b.seq
 	}
-	if len(p.ready) > 0 {
+	if len(bs) > n {
 		p.writes++
-		p.batches += uint64(len(p.ready))
+		p.batches += uint64(len(bs) - n)
 	}
-	clear(p.ready)
-	p.ready = p.ready[:0]
 	return bs
 }
 
@@ -368,43 +313,20 @@ func (p *peer) written(bs []*batch) {
 	}
 }
 
-// ackTimedOut reports whether the oldest unacknowledged batch is older
-// than AckTimeout.
+// ackTimedOut reports whether the peer has left a written batch
+// unanswered for longer than AckTimeout: since the oldest unanswered write
+// or the last answer, whichever is later.
 func (p *peer) ackTimedOut(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.inflight) > 0 && now.Sub(p.inflight[0].sentAt) > p.r.cfg.AckTimeout
-}
-
-// ack frees every inflight batch with a sequence number <= seq and returns
-// them in acked (reused) for the caller to inspect and recycle.
-func (p *peer) ack(seq, gen uint64, acked []*batch) ([]*batch, int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if gen != p.gen {
-		return acked, 0, nil // a stale connection: its batches were taken
+	if len(p.inflight) == 0 {
+		return false
 	}
-	if seq > p.writtenSeq {
-		return acked, 0, fmt.Errorf("%w: ack %d beyond last batch %d", wire.ErrBadFrame, seq, p.writtenSeq)
+	since := p.inflight[0].sentAt
+	if p.lastAnswer.After(since) {
+		since = p.lastAnswer
 	}
-	i, n := 0, 0
-	for ; i < len(p.inflight) && p.inflight[i].seq <= seq; i++ {
-		acked = append(acked, p.inflight[i])
-		n += len(p.inflight[i].metas)
-	}
-	if i == 0 {
-		return acked, 0, nil
-	}
-	rest := copy(p.inflight, p.inflight[i:])
-	clear(p.inflight[rest:])
-	p.inflight = p.inflight[:rest]
-	p.count -= n
-	p.done += uint64(n)
-	if p.roomCh != nil {
-		close(p.roomCh)
-		p.roomCh = nil
-	}
-	return acked, n, nil
+	return now.Sub(since) > p.r.cfg.AckTimeout
 }
 
 // recycle keeps a few acknowledged batch buffers for reuse; one still
@@ -436,16 +358,17 @@ func (p *peer) freeLocked(b *batch) {
 // since the writer may still be reading them.
 func (p *peer) evacuateLocked(moved, kept []movedEvent) ([]movedEvent, []movedEvent, int) {
 	to := p.state
-	all := make([]*batch, 0, len(p.inflight)+len(p.ready)+1)
-	all = append(append(append(all, p.inflight...), p.ready...), p.cur)
-	p.inflight, p.ready = nil, nil
+	all := make([]*batch, 0, len(p.retry)+len(p.inflight)+len(p.ready)+1)
+	all = append(append(append(append(all, p.retry...), p.inflight...), p.ready...), p.cur)
+	p.retry, p.inflight, p.ready = nil, nil, nil
 	p.cur = newBatch()
 	p.free = nil
+	p.busyUntil, p.busyBackoff = time.Time{}, 0
 	taken := 0
 	var requeue []movedEvent
 	for _, b := range all {
-		b.each(func(raw []byte, m meta) {
-			e := movedEvent{raw: raw, part: m.part(), kind: m.kind()}
+		b.each(func(raw []byte, m meta, tr Tracker) {
+			e := movedEvent{raw: raw, part: m.part(), kind: m.kind(), tries: m.tries(), tr: tr}
 			taken++
 			switch {
 			case e.kind.movable():
@@ -458,11 +381,8 @@ func (p *peer) evacuateLocked(moved, kept []movedEvent) ([]movedEvent, []movedEv
 		})
 	}
 	p.done += uint64(taken)
-	p.count = 0
 	for _, e := range requeue {
-		p.cur.last = len(p.cur.buf)
-		p.cur.buf = append(p.cur.buf, e.raw...)
-		p.cur.metas = append(p.cur.metas, mkMeta(e.kind, e.part, false))
+		p.cur.add(e.raw, mkMeta(e.kind, e.part, false), e.tr)
 	}
 	p.count = len(requeue)
 	p.enq += uint64(len(requeue))

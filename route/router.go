@@ -27,7 +27,9 @@ type Router struct {
 	log      zerolog.Logger
 	hello    wire.Hello
 	maxEvent int
+	maxAck   int // largest ack frame body accepted from a peer
 	self     *peer
+	selfFrom Sender
 	table    atomic.Pointer[table]
 	closed   atomic.Bool
 
@@ -63,6 +65,12 @@ type Router struct {
 	dmu          sync.Mutex
 	drainCh      chan struct{}
 
+	// Events answered not-owner, waiting to be routed again (park.go).
+	pmu        sync.Mutex
+	parked     []parked
+	parkClosed bool
+	parkCh     chan struct{} // cap 1: a ring change or a new parked event
+
 	closeOnce sync.Once
 	bufPool   sync.Pool
 }
@@ -79,6 +87,11 @@ func New(cfg Config) (*Router, error) {
 		log:      cfg.Logger.With().Str("component", "route").Str("node", cfg.Name).Logger(),
 		hello:    wire.Hello{Name: cfg.Name, Pool: cfg.Pool, BootID: cfg.BootID, Proto: wire.Proto},
 		maxEvent: cfg.MaxFrameSize - 8 - 2*binaryMaxVarint,
+		// An ack answers at most MaxFrameSize bytes of events with runs
+		// of at most 11 bytes per event of at least 2 (inbound.go).
+		maxAck:   min(8*cfg.MaxFrameSize, 1<<30),
+		selfFrom: Sender{Name: cfg.Name, Pool: cfg.Pool},
+		parkCh:   make(chan struct{}, 1),
 		view:     make(map[string]*peer),
 		pools:    make(map[string]*poolState),
 		inbound:  make(map[net.Conn]struct{}),
@@ -107,6 +120,7 @@ func (r *Router) Start(ctx context.Context) {
 	r.started = true
 	r.stopWatch = context.AfterFunc(ctx, func() { _ = r.Close() })
 	r.goRoutine(r.acceptLoop)
+	r.goRoutine(r.parkLoop)
 	for _, p := range r.view {
 		r.goRoutine(p.run)
 	}
@@ -133,22 +147,23 @@ func (r *Router) Addr() string { return r.cfg.Transport.Addr().String() }
 
 // Close stops input, closes the listener and every connection, and waits
 // for the router's goroutines. Events not yet acknowledged are abandoned
-// (call Drain first). Idempotent.
+// (call Drain first); their trackers learn ErrClosed. Idempotent.
 func (r *Router) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
 		r.table.Store(&table{closed: true})
 		if e := r.cfg.Transport.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
-			err = fmt.Errorf("route: close listener: %w", e)
+			err = fmt.Errorf("route: close transport: %w", e)
 		}
+		var abandoned []movedEvent
 		r.mu.Lock()
 		peers := slices.Collect(maps.Values(r.view))
-		r.mu.Unlock()
 		for _, p := range peers {
-			p.stop()
-			p.closeConn()
+			moved, kept := r.retireLocked(p, nil, nil)
+			abandoned = append(append(abandoned, moved...), kept...)
 		}
+		r.mu.Unlock()
 		r.imu.Lock()
 		for c := range r.inbound {
 			_ = c.Close()
@@ -159,6 +174,10 @@ func (r *Router) Close() error {
 		r.gmu.Unlock()
 		r.cancel()
 		r.wg.Wait()
+		r.closeParked()
+		for _, e := range abandoned {
+			done(e.tr, ErrClosed)
+		}
 		r.notifyDrain()
 		r.mu.Lock()
 		stop := r.stopWatch
@@ -186,7 +205,7 @@ func (r *Router) SetMembers(peers []Peer) {
 		}
 	}
 	type handover struct {
-		pool        string
+		pool, name  string
 		moved, kept []movedEvent
 		to          *peer
 	}
@@ -229,7 +248,7 @@ func (r *Router) SetMembers(peers []Peer) {
 	}
 	for _, p := range gone {
 		moved, kept := r.retireLocked(p, nil, nil)
-		hs = append(hs, handover{pool: p.pool, moved: moved, kept: kept, to: successor[p]})
+		hs = append(hs, handover{pool: p.pool, name: p.name, moved: moved, kept: kept, to: successor[p]})
 	}
 	if r.started {
 		for _, q := range added {
@@ -241,7 +260,7 @@ func (r *Router) SetMembers(peers []Peer) {
 	rerouted := 0
 	for _, h := range hs {
 		rerouted += r.reroute(h.pool, h.moved)
-		r.handOver(h.kept, h.to)
+		r.handOver(h.kept, h.to, h.name)
 	}
 	if len(gone) > 0 {
 		r.rerouteEpoch.Add(1)
@@ -249,199 +268,4 @@ func (r *Router) SetMembers(peers []Peer) {
 		r.notifyDrain()
 	}
 	r.log.Info().Int("added", len(added)).Int("removed", len(gone)).Int("rerouted", rerouted).Msg("membership changed")
-}
-
-// noMembers returns the error for a send to an empty or unknown pool.
-func (r *Router) noMembers(t *table, pool string, pt *poolTable) error {
-	if t.closed {
-		return ErrClosed
-	}
-	r.stats.noMembers.Add(1)
-	if pt != nil {
-		return pt.noMembers
-	}
-	return &noMembersError{pool: pool}
-}
-
-// Send sends ev to the named node. Events for a suspect peer wait in its
-// queue for the reconnect; they are dropped and counted if it leaves the
-// view. It returns ErrUnknownNode when node is not in the view,
-// ErrQueueFull (FullDrop) or ctx's error (FullBlock) when its queue is
-// full. For this node itself, Deliver runs synchronously.
-func (r *Router) Send(ctx context.Context, node string, ev wire.Event) error {
-	for range maxResolve {
-		t := r.table.Load()
-		if t.closed {
-			return ErrClosed
-		}
-		p := t.peers[node]
-		if p == nil {
-			break
-		}
-		if p.self {
-			return r.deliverSelf(ev, "", -1)
-		}
-		if err := p.send(ctx, kindDirect, -1, ev); err != errRetry {
-			return err
-		}
-	}
-	r.stats.unknownNode.Add(1)
-	return fmt.Errorf("%w: %q", ErrUnknownNode, node)
-}
-
-// SendHashed sends ev to the live member of pool that owns key on the
-// pool's ring. The lookup never locks. If the owner fails before it
-// acknowledges the event, the event is re-sent to the partition's new
-// owner. It returns an error wrapping ErrNoMembers when the pool has no
-// live member. key is not retained.
-func (r *Router) SendHashed(ctx context.Context, pool string, key []byte, ev wire.Event) error {
-	for range maxResolve {
-		t := r.table.Load()
-		pt, p, part := t.hashed(pool, key)
-		if p == nil {
-			return r.noMembers(t, pool, pt)
-		}
-		if p.self {
-			return r.deliverSelf(ev, pool, part)
-		}
-		if err := p.send(ctx, kindHashed, part, ev); err != errRetry {
-			return err
-		}
-	}
-	return r.noMembers(r.table.Load(), pool, nil)
-}
-
-// SendRoundRobin sends ev to the next live member of pool; if that member
-// fails before acknowledging it, to the one after.
-func (r *Router) SendRoundRobin(ctx context.Context, pool string, ev wire.Event) error {
-	for range maxResolve {
-		t := r.table.Load()
-		pt := t.pool(pool)
-		if pt == nil || pt.owners == nil {
-			return r.noMembers(t, pool, pt)
-		}
-		p := pt.members[pt.rr.Add(1)%uint64(len(pt.members))]
-		if p.self {
-			return r.deliverSelf(ev, "", -1)
-		}
-		if err := p.send(ctx, kindRoundRobin, -1, ev); err != errRetry {
-			return err
-		}
-	}
-	return r.noMembers(r.table.Load(), pool, nil)
-}
-
-// Broadcast sends ev to every live member of pool, this node included when
-// it is a member. The event is encoded once. Errors of individual members
-// (a full queue) are joined; the other members still get the event.
-func (r *Router) Broadcast(ctx context.Context, pool string, ev wire.Event) error {
-	t := r.table.Load()
-	pt := t.pool(pool)
-	if pt == nil || pt.owners == nil {
-		return r.noMembers(t, pool, pt)
-	}
-	bp := r.bufPool.Get().(*[]byte)
-	raw := wire.AppendEvent((*bp)[:0], ev)
-	defer func() {
-		*bp = raw[:0]
-		r.bufPool.Put(bp)
-	}()
-	if len(raw) > r.maxEvent {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(raw), r.maxEvent)
-	}
-	var errs []error
-	for _, p := range pt.members {
-		if p.self {
-			r.stats.selfSent.Add(1)
-			r.deliverRaw(raw)
-			continue
-		}
-		err := p.sendRaw(ctx, raw, mkMeta(kindBroadcast, -1, false), false)
-		if err != nil && err != errRetry { // errRetry: it left the view meanwhile
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// deliverSelf runs Deliver for an event addressed to this node.
-func (r *Router) deliverSelf(ev wire.Event, pool string, part int32) error {
-	bp := r.bufPool.Get().(*[]byte)
-	b := ev.AppendWire((*bp)[:0])
-	defer func() {
-		*bp = b[:0]
-		r.bufPool.Put(bp)
-	}()
-	if len(b) > r.maxEvent {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), r.maxEvent)
-	}
-	r.stats.selfSent.Add(1)
-	r.stats.selfDelivered.Add(1)
-	r.cfg.Deliver(r.self.name, ev.WireType(), b)
-	if pool != "" && r.awaiting.Load() > 0 {
-		r.noteSelf(pool, part, false)
-	}
-	return nil
-}
-
-func (r *Router) notifyDrain() {
-	if r.drainWaiters.Load() == 0 {
-		return
-	}
-	r.dmu.Lock()
-	close(r.drainCh)
-	r.drainCh = make(chan struct{})
-	r.dmu.Unlock()
-}
-
-func (r *Router) drainChan() chan struct{} {
-	r.dmu.Lock()
-	defer r.dmu.Unlock()
-	return r.drainCh
-}
-
-// Drain waits until every event accepted before the call is acknowledged
-// (possibly by a new owner after re-routing) or dropped and counted, or
-// until ctx ends. Events for a suspect peer sent with Send wait for its
-// reconnect or its departure from the view.
-func (r *Router) Drain(ctx context.Context) error {
-	r.drainWaiters.Add(1)
-	defer r.drainWaiters.Add(-1)
-	poll := time.NewTicker(10 * time.Millisecond) // backstop for missed wakeups
-	defer poll.Stop()
-	for {
-		epoch := r.rerouteEpoch.Load()
-		r.mu.Lock()
-		peers := slices.Collect(maps.Values(r.view))
-		r.mu.Unlock()
-		target := make([]uint64, len(peers))
-		for i, p := range peers {
-			target[i], _ = p.drainPos()
-		}
-		for {
-			if r.closed.Load() {
-				return ErrClosed
-			}
-			ch := r.drainChan()
-			done := r.moving.Load() == 0
-			for i, p := range peers {
-				if _, d := p.drainPos(); d < target[i] {
-					done = false
-					break
-				}
-			}
-			if done {
-				break
-			}
-			select {
-			case <-ch:
-			case <-poll.C:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if r.moving.Load() == 0 && r.rerouteEpoch.Load() == epoch {
-			return nil
-		}
-	}
 }

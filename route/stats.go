@@ -14,12 +14,14 @@ type Stats struct {
 	// SelfDelivered counts events delivered to this node itself, without a
 	// connection (included in Sent, and in Received).
 	SelfDelivered uint64
-	// Received counts events delivered from inbound connections and to
-	// self.
+	// Received counts events this node took (Deliver answered OK and
+	// Commit, if any, succeeded), from inbound connections and from
+	// itself.
 	Received uint64
-	// Acked counts events acknowledged by the peers they were sent to.
+	// Acked counts events peers answered OK.
 	Acked uint64
-	// Dropped is DroppedFull + DroppedNoRoute.
+	// Dropped is DroppedFull + DroppedNoRoute + DroppedNotOwner +
+	// DroppedBusy.
 	Dropped uint64
 	// DroppedFull counts events refused with ErrQueueFull (FullDrop).
 	DroppedFull uint64
@@ -27,9 +29,23 @@ type Stats struct {
 	// direct or broadcast events queued for a peer that left the view, and
 	// re-routed events whose pool had no member left.
 	DroppedNoRoute uint64
-	// Rerouted counts events moved from a failed or departed peer to a new
-	// owner.
+	// DroppedNotOwner counts events given up after too many not-owner
+	// answers, and direct or broadcast events answered not-owner.
+	DroppedNotOwner uint64
+	// DroppedBusy counts sends refused with ErrBusy: this node answered
+	// an event addressed to itself busy under FullDrop.
+	DroppedBusy uint64
+	// Rerouted counts events moved to a new owner: from a failed or
+	// departed peer, or after a not-owner answer.
 	Rerouted uint64
+	// Busy counts events peers (or this node itself) answered busy; each
+	// was sent again after a backoff. NotOwner counts events peers
+	// answered not-owner; each was parked and routed again.
+	Busy, NotOwner uint64
+	// AnsweredBusy and AnsweredNotOwner count the events this node
+	// answered busy and not-owner; CommitFailed counts Commit calls that
+	// failed (their events were answered busy).
+	AnsweredBusy, AnsweredNotOwner, CommitFailed uint64
 	// NoMembers counts sends and re-routes that found their pool empty.
 	NoMembers uint64
 	// UnknownNode counts Send calls naming a node not in the view.
@@ -66,6 +82,13 @@ type counters struct {
 	rerouted           atomic.Uint64
 	noMembers          atomic.Uint64
 	unknownNode        atomic.Uint64
+	droppedNotOwner    atomic.Uint64
+	droppedBusy        atomic.Uint64
+	busy               atomic.Uint64
+	notOwner           atomic.Uint64
+	answeredBusy       atomic.Uint64
+	answeredNotOwner   atomic.Uint64
+	commitFailed       atomic.Uint64
 	retiredBatches     atomic.Uint64
 	retiredWrites      atomic.Uint64
 	acksSent           atomic.Uint64
@@ -81,18 +104,25 @@ type counters struct {
 func (r *Router) Stats() Stats {
 	c := &r.stats
 	s := Stats{
-		SelfDelivered:  c.selfDelivered.Load(),
-		Received:       c.received.Load() + c.selfDelivered.Load(),
-		Acked:          c.acked.Load(),
-		DroppedNoRoute: c.droppedNoRoute.Load(),
-		Rerouted:       c.rerouted.Load(),
-		NoMembers:      c.noMembers.Load(),
-		UnknownNode:    c.unknownNode.Load(),
-		AcksSent:       c.acksSent.Load(),
-		BadFrames:      c.badFrames.Load(),
-		Suspected:      c.suspected.Load(),
-		Reconnects:     c.reconnects.Load(),
-		Refused:        c.refused.Load(),
+		SelfDelivered:    c.selfDelivered.Load(),
+		Received:         c.received.Load() + c.selfDelivered.Load(),
+		Acked:            c.acked.Load(),
+		DroppedNoRoute:   c.droppedNoRoute.Load(),
+		Rerouted:         c.rerouted.Load(),
+		DroppedNotOwner:  c.droppedNotOwner.Load(),
+		DroppedBusy:      c.droppedBusy.Load(),
+		Busy:             c.busy.Load(),
+		NotOwner:         c.notOwner.Load(),
+		AnsweredBusy:     c.answeredBusy.Load(),
+		AnsweredNotOwner: c.answeredNotOwner.Load(),
+		CommitFailed:     c.commitFailed.Load(),
+		NoMembers:        c.noMembers.Load(),
+		UnknownNode:      c.unknownNode.Load(),
+		AcksSent:         c.acksSent.Load(),
+		BadFrames:        c.badFrames.Load(),
+		Suspected:        c.suspected.Load(),
+		Reconnects:       c.reconnects.Load(),
+		Refused:          c.refused.Load(),
 	}
 	r.mu.Lock()
 	s.Sent = c.selfSent.Load() + c.retiredSent.Load()
@@ -108,7 +138,7 @@ func (r *Router) Stats() Stats {
 		p.mu.Unlock()
 	}
 	r.mu.Unlock()
-	s.Dropped = s.DroppedFull + s.DroppedNoRoute
+	s.Dropped = s.DroppedFull + s.DroppedNoRoute + s.DroppedNotOwner + s.DroppedBusy
 	return s
 }
 

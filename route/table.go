@@ -107,6 +107,7 @@ func (r *Router) rebuildLocked() {
 		t.list = append(t.list, pt)
 	}
 	r.table.Store(t)
+	signal(r.parkCh) // parked events may route now
 }
 
 // pool returns the named pool's table, or nil.

@@ -490,9 +490,9 @@ func TestBadFramesCountedAndClosed(t *testing.T) {
 		"oversize":          {0, 0x10, 0, 0, wire.Version, byte(wire.KindHello)},
 		"bad hello":         {0, 0, 0, 2, wire.Version, byte(wire.KindHello), 1, 2},
 		"wrong proto":       wire.AppendHello(nil, wire.Hello{Name: "raw", Proto: 99}),
-		"batch first":       wire.AppendAck(nil, 1),
+		"ack first":         wire.AppendAck(nil, wire.Ack{First: 1, Last: 1}),
 		"bad batch":         append(append([]byte{}, hello...), badBatch...),
-		"ack after hello":   wire.AppendAck(append([]byte{}, hello...), 3),
+		"ack after hello":   wire.AppendAck(append([]byte{}, hello...), wire.Ack{First: 3, Last: 3}),
 		"garbage post-helo": append(append([]byte{}, hello...), 0xde, 0xad, 0xbe, 0xef, 0, 0),
 	}
 	for name, in := range tests {
@@ -587,7 +587,7 @@ func TestStartContextCancelCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Config{Name: "a", Pool: "worker", Listener: ln, Deliver: func(string, wire.Type, []byte) {}})
+	r, err := New(Config{Name: "a", Pool: "worker", Listener: ln, Deliver: func(Sender, wire.Type, []byte) Outcome { return OK }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	ok := Config{Name: "n", Pool: "worker", Listener: ln, Deliver: func(string, wire.Type, []byte) {}}
+	ok := Config{Name: "n", Pool: "worker", Listener: ln, Deliver: func(Sender, wire.Type, []byte) Outcome { return OK }}
 	tests := map[string]struct {
 		mod  func(*Config)
 		fail bool

@@ -39,7 +39,7 @@ type Kind uint8
 const (
 	KindHello Kind = 1 // connection handshake, both ways
 	KindBatch Kind = 2 // sender -> receiver: a sequence-numbered batch of events
-	KindAck   Kind = 3 // receiver -> sender: cumulative acknowledgement
+	KindAck   Kind = 3 // receiver -> sender: acknowledgement with per-event outcomes (frame_ack.go)
 )
 
 // String names the kind for logs.
@@ -179,24 +179,6 @@ func helloString(b []byte, what string) (s, rest []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: hello %s of %d bytes, %d present", ErrBadFrame, what, n, len(b))
 	}
 	return b[:n], b[n:], nil
-}
-
-// AppendAck appends an ack frame acknowledging every batch with a sequence
-// number <= seq. It does not allocate when b has room.
-func AppendAck(b []byte, seq uint64) []byte {
-	b = appendHeader(b, KindAck, 8)
-	return binary.BigEndian.AppendUint64(b, seq)
-}
-
-// Ack decodes an ack frame's body: the cumulative sequence number.
-func (f Frame) Ack() (uint64, error) {
-	if f.Kind != KindAck {
-		return 0, fmt.Errorf("%w: %s frame, want ack", ErrBadFrame, f.Kind)
-	}
-	if len(f.Body) != 8 {
-		return 0, fmt.Errorf("%w: ack of %d bytes", ErrBadFrame, len(f.Body))
-	}
-	return binary.BigEndian.Uint64(f.Body), nil
 }
 
 // AppendBatchHeader appends the frame header and batch header of a batch

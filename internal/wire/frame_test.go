@@ -32,15 +32,77 @@ func TestHelloRoundTrip(t *testing.T) {
 }
 
 func TestAckRoundTrip(t *testing.T) {
-	for _, seq := range []uint64{0, 1, 1 << 40, ^uint64(0)} {
-		f, _, err := ParseFrame(AppendAck(nil, seq), 8)
+	tests := map[string]Ack{
+		"zero":     {},
+		"all ok":   {First: 1, Last: 1, Events: 300, Ring: 0xfeed},
+		"max":      {First: ^uint64(0), Last: ^uint64(0), Events: ^uint64(0), Ring: ^uint64(0)},
+		"one busy": {First: 3, Last: 9, Events: 10, Runs: []Run{{Start: 4, Len: 1, Outcome: Busy}}},
+		"mixed": {First: 1, Last: 2, Events: 1 << 20, Ring: 7, Runs: []Run{
+			{Start: 0, Len: 2, Outcome: Busy}, {Start: 2, Len: 1, Outcome: NotOwner},
+			{Start: 1000, Len: 1 << 19, Outcome: Busy}, {Start: 1<<20 - 1, Len: 1, Outcome: NotOwner}}},
+		"all busy": {First: 5, Last: 5, Events: 3, Runs: []Run{{Start: 0, Len: 3, Outcome: Busy}}},
+	}
+	for name, a := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := AppendAck([]byte("prefix"), a)
+			f, rest, err := ParseFrame(b[6:], 0)
+			if err != nil || len(rest) != 0 {
+				t.Fatalf("ParseFrame: %v, rest %d", err, len(rest))
+			}
+			got, err := f.Ack(nil)
+			if err != nil || !reflect.DeepEqual(got, a) {
+				t.Fatalf("Ack() = %+v, %v; want %+v", got, err, a)
+			}
+			// Decoding into a reused array gives the same.
+			again, err := f.Ack(make([]Run, 0, 8))
+			if err != nil || len(again.Runs) != len(a.Runs) || (len(a.Runs) > 0 && !reflect.DeepEqual(again, a)) {
+				t.Fatalf("Ack(reuse) = %+v, %v", again, err)
+			}
+		})
+	}
+}
+
+func TestAckErrors(t *testing.T) {
+	ack := func(a Ack) Frame {
+		f, _, err := ParseFrame(AppendAck(nil, a), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.Ack()
-		if err != nil || got != seq {
-			t.Fatalf("Ack() = %d, %v; want %d", got, err, seq)
-		}
+		return f
+	}
+	run := func(start, n uint64, o Outcome) []Run { return []Run{{Start: start, Len: n, Outcome: o}} }
+	tests := map[string]Frame{
+		"first after last": ack(Ack{First: 2, Last: 1}),
+		"run past end":     ack(Ack{First: 1, Last: 1, Events: 3, Runs: run(2, 2, Busy)}),
+		"run start past":   ack(Ack{First: 1, Last: 1, Events: 3, Runs: run(3, 1, Busy)}),
+		"empty run":        ack(Ack{First: 1, Last: 1, Events: 3, Runs: run(1, 0, Busy)}),
+		"ok run":           ack(Ack{First: 1, Last: 1, Events: 3, Runs: run(1, 1, OK)}),
+		"unknown outcome":  ack(Ack{First: 1, Last: 1, Events: 3, Runs: run(1, 1, 9)}),
+		"overlap": ack(Ack{First: 1, Last: 1, Events: 9, Runs: []Run{
+			{Start: 2, Len: 3, Outcome: Busy}, {Start: 3, Len: 1, Outcome: NotOwner}}}),
+		"huge gap": ack(Ack{First: 1, Last: 1, Events: 9, Runs: []Run{
+			{Start: 2, Len: 3, Outcome: Busy}, {Start: 1 << 63, Len: 1 << 63, Outcome: Busy}}}),
+		"short":       {Kind: KindAck, Body: make([]byte, 15)},
+		"no ring":     {Kind: KindAck, Body: make([]byte, 17)},
+		"count lie":   {Kind: KindAck, Body: append(make([]byte, 25), 5, 0, 1, 1)},
+		"truncated":   {Kind: KindAck, Body: append(make([]byte, 25), 1, 0, 1)},
+		"trailing":    {Kind: KindAck, Body: make([]byte, 27)},
+		"wrong kind":  {Kind: KindBatch, Body: make([]byte, 26)},
+		"bad varint":  {Kind: KindAck, Body: append(make([]byte, 16), 0x80)},
+		"runs varint": {Kind: KindAck, Body: append(make([]byte, 25), 0x80)},
+		"gap varint":  {Kind: KindAck, Body: append(make([]byte, 25), 1, 0x80, 0x80, 0x80)},
+		"len varint":  {Kind: KindAck, Body: append(make([]byte, 25), 1, 0, 0x80, 0x80)},
+	}
+	for name, f := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := f.Ack(nil); !errors.Is(err, ErrBadFrame) {
+				t.Fatalf("err = %v, want ErrBadFrame", err)
+			}
+		})
+	}
+	// The zero body of the right length is a valid empty ack.
+	if _, err := (Frame{Kind: KindAck, Body: make([]byte, 26)}).Ack(nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -165,9 +227,6 @@ func TestBodyErrors(t *testing.T) {
 		"hello pool short":   {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 2, 'p'), dec: helloErr},
 		"hello pool huge":    {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 0x81, 0x08), dec: helloErr},
 		"hello trailing":     {f: frame(KindHello, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 1, 'p', 0), dec: helloErr},
-		"ack short":          {f: frame(KindAck, 1, 2, 3), dec: ackErr},
-		"ack long":           {f: frame(KindAck, make([]byte, 9)...), dec: ackErr},
-		"ack wrong kind":     {f: frame(KindBatch, make([]byte, 8)...), dec: ackErr},
 		"batch short":        {f: frame(KindBatch, 1, 2), dec: batchErr},
 		"batch wrong kind":   {f: frame(KindHello, make([]byte, 9)...), dec: batchErr},
 		"batch count lie":    {f: frame(KindBatch, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1, 0), dec: batchErr},
@@ -187,7 +246,6 @@ func TestBodyErrors(t *testing.T) {
 }
 
 func helloErr(f Frame) error { _, err := f.Hello(); return err }
-func ackErr(f Frame) error   { _, err := f.Ack(); return err }
 func batchErr(f Frame) error { _, err := f.Batch(); return err }
 
 func TestEventIterMalformed(t *testing.T) {
@@ -227,7 +285,7 @@ func TestFramesBackToBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = append(b, frame...)
-	b = AppendAck(b, 1)
+	b = AppendAck(b, Ack{First: 1, Last: 1, Events: 1})
 	var kinds []Kind
 	for len(b) > 0 {
 		var f Frame
@@ -247,12 +305,19 @@ func TestEncodersDoNotAllocate(t *testing.T) {
 	hs := HostSeen{TS: 1700000000123456789, Host: netip.MustParseAddr("192.0.2.7")}
 	kh := KnownHost{TS: 1700000000123456789, Host: netip.MustParseAddr("2001:db8::1")}
 	var ev Event = hs
+	var ack Ack
 	tests := map[string]func(){
 		"HostSeen.AppendWire":  func() { buf = hs.AppendWire(buf[:0]) },
 		"KnownHost.AppendWire": func() { buf = kh.AppendWire(buf[:0]) },
 		"AppendEvent":          func() { buf = AppendEvent(buf[:0], ev) },
 		"AppendHello":          func() { buf = AppendHello(buf[:0], Hello{Name: "datanode-1", BootID: 3, Proto: Proto}) },
-		"AppendAck":            func() { buf = AppendAck(buf[:0], 77) },
+		"AppendAck": func() {
+			buf = AppendAck(buf[:0], Ack{First: 7, Last: 77, Events: 500, Runs: []Run{{Start: 3, Len: 4, Outcome: Busy}}})
+		},
+		"Ack": func() {
+			f, _, _ := ParseFrame(buf, 0)
+			ack, _ = f.Ack(ack.Runs)
+		},
 		"batch": func() {
 			buf = ReserveBatchHeader(buf[:0])
 			buf = AppendEvent(buf, ev)
@@ -268,7 +333,7 @@ func TestEncodersDoNotAllocate(t *testing.T) {
 			}
 		},
 	}
-	for _, name := range []string{"HostSeen.AppendWire", "KnownHost.AppendWire", "AppendEvent", "AppendHello", "AppendAck", "batch", "iterate"} {
+	for _, name := range []string{"HostSeen.AppendWire", "KnownHost.AppendWire", "AppendEvent", "AppendHello", "AppendAck", "Ack", "batch", "iterate"} {
 		if n := testing.AllocsPerRun(100, tests[name]); n != 0 {
 			t.Errorf("%s: %v allocs per run, want 0", name, n)
 		}

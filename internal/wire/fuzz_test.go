@@ -59,10 +59,12 @@ func seedFrames() [][]byte {
 	b = AppendRawEvent(b, 999, bytes.Repeat([]byte{1}, 200))
 	batch, _ := PutBatchHeader(b, 7, 3)
 	empty, _ := PutBatchHeader(ReserveBatchHeader(nil), 8, 0)
-	hello := AppendHello(nil, Hello{Name: "worker-1", BootID: 12345, Proto: Proto})
-	ack := AppendAck(nil, 7)
-	all := append(append(append(append([]byte{}, hello...), batch...), empty...), ack...)
-	return [][]byte{hello, batch, empty, ack, all, []byte("garbage\x00\x01"), {0, 0, 0, 1, 2, 1, 0}, {0xff, 0xff, 0xff, 0xff}}
+	hello := AppendHello(nil, Hello{Name: "worker-1", Pool: "worker", BootID: 12345, Proto: Proto})
+	ack := AppendAck(nil, Ack{First: 7, Last: 8, Events: 3})
+	outcomes := AppendAck(nil, Ack{First: 7, Last: 8, Events: 3, Ring: 99, Runs: []Run{
+		{Start: 0, Len: 1, Outcome: Busy}, {Start: 2, Len: 1, Outcome: NotOwner}}})
+	all := append(append(append(append(append([]byte{}, hello...), batch...), empty...), ack...), outcomes...)
+	return [][]byte{hello, batch, empty, ack, outcomes, all, []byte("garbage\x00\x01"), {0, 0, 0, 1, 2, 1, 0}, {0xff, 0xff, 0xff, 0xff}}
 }
 
 func FuzzParseFrame(f *testing.F) {
@@ -112,13 +114,13 @@ func checkFrameRoundTrip(t *testing.T, f Frame) {
 			t.Fatalf("hello %+v -> %+v, %v", h, h2, err)
 		}
 	case KindAck:
-		s, err := f.Ack()
+		a, err := f.Ack(nil)
 		if err != nil {
 			return
 		}
-		s2, err := reparse(AppendAck(nil, s)).Ack()
-		if err != nil || s2 != s {
-			t.Fatalf("ack %d -> %d, %v", s, s2, err)
+		a2, err := reparse(AppendAck(nil, a)).Ack(nil)
+		if err != nil || !sameAck(a, a2) {
+			t.Fatalf("ack %+v -> %+v, %v", a, a2, err)
 		}
 	case KindBatch:
 		bt, err := f.Batch()
