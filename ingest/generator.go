@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -118,7 +120,8 @@ type GeneratorConfig struct {
 // look like scanners. It is not safe for concurrent use and runs once.
 type Generator struct {
 	cfg        GeneratorConfig
-	clients    []netip.Addr
+	nclients   int
+	firstHost  netip.Addr   // LocalNet's first address; client i is firstHost + 1 + i
 	servers    []netip.Addr // remote first, then local
 	scanners   []netip.Addr
 	srv        []serverInfo
@@ -239,12 +242,7 @@ func (g *Generator) validate() error {
 // addresses lays out the clients, the servers and the scanners.
 func (g *Generator) addresses() {
 	cfg := &g.cfg
-	g.clients = make([]netip.Addr, cfg.Hosts)
-	a := cfg.LocalNet.Addr()
-	for i := range g.clients {
-		a = a.Next()
-		g.clients[i] = a
-	}
+	g.nclients, g.firstHost = cfg.Hosts, cfg.LocalNet.Addr()
 	g.servers = make([]netip.Addr, 0, cfg.Servers+cfg.LocalServers)
 	s := netip.MustParseAddr("11.0.0.0")
 	if cfg.LocalNet.Addr().Is6() {
@@ -256,9 +254,8 @@ func (g *Generator) addresses() {
 			g.servers = append(g.servers, s)
 		}
 	}
-	for range cfg.LocalServers {
-		a = a.Next()
-		g.servers = append(g.servers, a)
+	for i := range cfg.LocalServers {
+		g.servers = append(g.servers, g.client(cfg.Hosts+i))
 	}
 	sc := netip.MustParseAddr("203.0.113.0")
 	if cfg.LocalNet.Addr().Is6() {
@@ -280,13 +277,33 @@ func (g *Generator) favorite(c, k int) int {
 // localHost returns the i-th local host (a scanner's victim): the clients,
 // then the local servers.
 func (g *Generator) localHost(i int) netip.Addr {
-	if i < len(g.clients) {
-		return g.clients[i]
+	if i < g.nclients {
+		return g.client(i)
 	}
-	return g.servers[g.cfg.Servers+i-len(g.clients)]
+	return g.servers[g.cfg.Servers+i-g.nclients]
 }
 
-func (g *Generator) numLocal() int { return len(g.clients) + g.cfg.LocalServers }
+func (g *Generator) numLocal() int { return g.nclients + g.cfg.LocalServers }
+
+// client returns the address of client i (beyond the clients: of local
+// server i - Hosts), computed rather than stored: a generator may have
+// millions of clients.
+func (g *Generator) client(i int) netip.Addr { return addrAdd(g.firstHost, uint64(i)+1) }
+
+// addrAdd returns a + n (in a's family, wrapping).
+func addrAdd(a netip.Addr, n uint64) netip.Addr {
+	if a.Is4() {
+		b := a.As4()
+		binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])+uint32(n))
+		return netip.AddrFrom4(b)
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	sum, carry := bits.Add64(lo, n, 0)
+	binary.BigEndian.PutUint64(b[:8], hi+carry)
+	binary.BigEndian.PutUint64(b[8:], sum)
+	return netip.AddrFrom16(b)
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

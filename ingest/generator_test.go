@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -212,8 +213,8 @@ func TestGeneratorConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a /24 holds 254 hosts: %v", err)
 	}
-	if g.clients[243] != netip.MustParseAddr("10.1.1.244") || g.servers[14] != netip.MustParseAddr("10.1.1.254") {
-		t.Errorf("last client %v, last local server %v", g.clients[243], g.servers[14])
+	if g.client(243) != netip.MustParseAddr("10.1.1.244") || g.servers[14] != netip.MustParseAddr("10.1.1.254") {
+		t.Errorf("last client %v, last local server %v", g.client(243), g.servers[14])
 	}
 	g6, err := NewGenerator(GeneratorConfig{Hosts: 3, Servers: 3, Rate: 100, Scanners: 1, LocalNet: netip.MustParsePrefix("fd00::/64")})
 	if err != nil || !g6.servers[0].Is6() || g6.cfg.LocalNet.Contains(g6.servers[0]) || !g6.scanners[0].Is6() {
@@ -367,5 +368,56 @@ func TestGeneratorScanners(t *testing.T) {
 	}
 	if total < 1600 || total > 2400 {
 		t.Fatalf("%d probes in 20000 connections, want about 10%%", total)
+	}
+}
+
+func TestAddrAdd(t *testing.T) {
+	cases := []struct {
+		a    string
+		n    uint64
+		want string
+	}{
+		{"10.0.0.0", 1, "10.0.0.1"},
+		{"10.0.0.255", 1, "10.0.1.0"},
+		{"10.255.255.255", 1, "11.0.0.0"},
+		{"fd00::", 1<<16 + 2, "fd00::1:2"},
+		{"fd00::ffff:ffff:ffff:ffff", 1, "fd00:0:0:1::"},
+	}
+	for _, c := range cases {
+		if got := addrAdd(netip.MustParseAddr(c.a), c.n); got != netip.MustParseAddr(c.want) {
+			t.Errorf("%s + %d = %v, want %s", c.a, c.n, got, c.want)
+		}
+	}
+}
+
+// TestGeneratorManyHosts: ten million clients cost the generator and its
+// ground truth about 2 bytes each (a port counter and a bit), not an address
+// and counters per client.
+func TestGeneratorManyHosts(t *testing.T) {
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	var buf bytes.Buffer
+	g, err := NewGenerator(GeneratorConfig{Seed: 1, Hosts: 10_000_000, Servers: 1000, LocalServers: 100,
+		Count: 20000 / raceScale, Scanners: 3, Start: genStart, Truth: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap := uint64(0)
+	n := 0
+	if _, err := g.Run(context.Background(), func(*packet.Packet) {
+		if n++; n%1000 == 0 {
+			runtime.ReadMemStats(&ms1)
+			heap = max(heap, ms1.HeapAlloc)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	truth, err := ReadTruth(&buf)
+	if err != nil || len(truth.Hosts) < 10000/raceScale {
+		t.Fatalf("ReadTruth: %v, %d hosts", err, len(truth.Hosts))
+	}
+	if grown := heap - ms0.HeapAlloc; grown > 48<<20 {
+		t.Errorf("heap grew by %d MB for 10M hosts", grown>>20)
 	}
 }

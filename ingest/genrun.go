@@ -38,7 +38,7 @@ func newRun(g *Generator, fn func(*packet.Packet), st *Stats) *genRun {
 		r.spacing = int64(time.Second) / int64(g.cfg.Rate)
 		r.burst = max(1, int64(g.cfg.Rate)/10)
 	}
-	r.sport = make([]uint16, len(g.clients))
+	r.sport = make([]uint16, g.nclients)
 	for i := range r.sport {
 		r.sport[i] = uint16(r.rng.IntN(ephemeralPorts))
 	}
@@ -164,12 +164,12 @@ func (r *genRun) start(at int64) *genConn {
 		c.oseq = rng.Uint32()
 		return c
 	}
-	client := rng.IntN(len(g.clients))
+	client := rng.IntN(g.nclients)
 	slot := rng.IntN(g.favorites)
 	si := g.favorite(client, slot)
 	srv := &g.srv[si]
 	c.orig, c.server, c.slot = int32(client), int32(si), uint8(slot)
-	c.src, c.dst, c.dport = g.clients[client], g.servers[si], srv.port
+	c.src, c.dst, c.dport = g.client(client), g.servers[si], srv.port
 	c.sport = ephemeralLow + r.sport[client]
 	if r.sport[client]++; r.sport[client] == ephemeralPorts {
 		r.sport[client] = 0

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -108,9 +109,10 @@ type origState struct {
 }
 
 // truthRecorder follows what the generator emits and writes the ground
-// truth as JSON lines. Its memory is bounded by the configuration (hosts,
-// servers, scanners, epochs) and the attempts in flight, never by the
-// length of the run.
+// truth as JSON lines. Its memory is bounded by the configuration (a bit per
+// host and server, a few words per originator that attempted and per key of
+// an open epoch window) and the attempts in flight, never by the length of
+// the run.
 type truthRecorder struct {
 	g   *Generator
 	r   *genRun
@@ -123,8 +125,8 @@ type truthRecorder struct {
 	certSeen []uint64
 	attempts fifo
 	dns      fifo
-	orig     []origState       // clients, then scanners
-	miles    map[int32][]int64 // per originator reaching one: the time of each milestone
+	orig     map[int32]origState // by originator: clients, then scanners (offset by the client count)
+	miles    map[int32][]int64   // per originator reaching one: the time of each milestone
 	windows  []*truthWindow
 	sum      truthLine // the summary counters
 	line     truthLine
@@ -133,14 +135,14 @@ type truthRecorder struct {
 func newTruthRecorder(r *genRun) *truthRecorder {
 	g := r.g
 	t := &truthRecorder{g: g, r: r, cfg: g.cfg.TruthConfig, w: bufio.NewWriterSize(g.cfg.Truth, 64<<10)}
-	nh := len(g.clients) + len(g.servers)
+	nh := g.nclients + len(g.servers)
 	t.hostSeen = make([]uint64, (nh+63)/64)
 	t.svcSeen = make([]uint64, (len(g.servers)+63)/64)
 	t.certSeen = make([]uint64, (len(g.servers)+63)/64)
-	t.orig = make([]origState, len(g.clients)+len(g.scanners))
+	t.orig = map[int32]origState{}
 	t.miles = map[int32][]int64{}
 	for _, e := range t.cfg.Epochs {
-		t.windows = append(t.windows, newTruthWindow(len(g.clients), len(g.scanners), e))
+		t.windows = append(t.windows, newTruthWindow(e))
 	}
 	t.sum = truthLine{Type: "summary", Seed: g.cfg.Seed}
 	return t
@@ -184,10 +186,10 @@ func (t *truthRecorder) event(ev event, c *genConn, ts time.Time) {
 	case evEstablished:
 		t.sum.Established++
 		t.host(int(c.orig), ts)
-		t.host(len(t.g.clients)+int(c.server), ts)
+		t.host(t.g.nclients+int(c.server), ts)
 		for _, w := range t.windows {
 			t.flushIfNew(w, ts)
-			w.established(int(c.orig), int(c.slot))
+			w.established(c.orig, int(c.slot))
 		}
 	case evRejected:
 		t.attempt(pending{c: c.orig, slot: int8(c.slot)}, true, ts)
@@ -208,10 +210,10 @@ func (t *truthRecorder) host(i int, ts time.Time) {
 		return
 	}
 	var a netip.Addr
-	if i < len(t.g.clients) {
-		a = t.g.clients[i]
+	if i < t.g.nclients {
+		a = t.g.client(i)
 	} else {
-		a = t.g.servers[i-len(t.g.clients)]
+		a = t.g.servers[i-t.g.nclients]
 	}
 	t.sum.Hosts++
 	t.write(&truthLine{Type: "host", Host: a.String(), NS: ts.UnixNano()})
@@ -242,9 +244,9 @@ func (t *truthRecorder) attempt(p pending, rejected bool, ts time.Time) {
 	ns := ts.UnixNano()
 	i := int(p.c)
 	if p.slot < 0 {
-		i += len(t.g.clients)
+		i += t.g.nclients
 	}
-	o := &t.orig[i]
+	o := t.orig[int32(i)]
 	if o.unanswered+o.rejected == 0 {
 		o.first = ns
 	}
@@ -266,6 +268,7 @@ func (t *truthRecorder) attempt(p pending, rejected bool, ts time.Time) {
 		o.mask++
 		unique = t.r.scan[p.c].unique(o.mask)
 	}
+	t.orig[int32(i)] = o
 	if k := slices.Index(t.cfg.Milestones, int(unique)); k >= 0 {
 		m := t.miles[int32(i)]
 		if m == nil {
@@ -278,7 +281,7 @@ func (t *truthRecorder) attempt(p pending, rejected bool, ts time.Time) {
 	}
 	for _, w := range t.windows {
 		t.flushIfNew(w, ts)
-		w.attempt(int(p.c), int(p.slot))
+		w.attempt(int32(i), int(p.slot))
 	}
 }
 
@@ -335,33 +338,31 @@ func (t *truthRecorder) finish(last time.Time, st *Stats) error {
 	return nil
 }
 
-// originators writes each originator's attempts.
+// originators writes each originator's attempts, in index order.
 func (t *truthRecorder) originators() {
 	g := t.g
-	for i := range t.orig {
-		o := &t.orig[i]
-		if o.unanswered+o.rejected == 0 {
-			continue
-		}
+	for _, i := range slices.Sorted(maps.Keys(t.orig)) {
+		o := t.orig[i]
 		l := truthLine{Type: "originator", Unanswered: uint64(o.unanswered), Rejected: uint64(o.rejected),
 			FirstNS: o.first, LastNS: o.last}
-		if i < len(g.clients) {
-			l.Host = g.clients[i].String()
+		if int(i) < g.nclients {
+			l.Host = g.client(int(i)).String()
 			l.Unique = uint64(bits.OnesCount64(o.mask))
-			l.UniqueHosts, l.UniquePorts = l.Unique, 0
+			l.UniqueHosts = l.Unique
 			ports := map[uint16]bool{}
 			for k := range g.favorites {
 				if o.mask&(1<<uint(k)) != 0 {
-					ports[g.srv[g.favorite(i, k)].port] = true
+					ports[g.srv[g.favorite(int(i), k)].port] = true
 				}
 			}
 			l.UniquePorts = uint64(len(ports))
 		} else {
-			s := &t.r.scan[i-len(g.clients)]
-			l.Host, l.Scanner, l.Kind = g.scanners[i-len(g.clients)].String(), true, s.kind.String()
+			j := int(i) - g.nclients
+			s := &t.r.scan[j]
+			l.Host, l.Scanner, l.Kind = g.scanners[j].String(), true, s.kind.String()
 			l.Unique, l.UniqueHosts, l.UniquePorts = s.unique(o.mask), min(o.mask, s.hosts), min(o.mask, s.ports)
 		}
-		if m := t.miles[int32(i)]; m != nil {
+		if m := t.miles[i]; m != nil {
 			l.Milestones = map[string]int64{}
 			for k, v := range t.cfg.Milestones {
 				if m[k] != 0 {

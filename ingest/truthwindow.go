@@ -12,24 +12,26 @@ const (
 	StreamAttempt     = "conn.attempt"     // key: scanner, value: victim:port
 )
 
+// winKey is one key's observations in an epoch window: for a client, the
+// favorite slots its observations named; for a scanner, its probes (whose
+// targets are distinct by construction).
+type winKey struct {
+	estNum, attNum   uint32
+	estMask, attMask uint64
+}
+
 // truthWindow accumulates the built-in SumStats streams of one epoch
-// window: per client the observations and the favorite slots they named,
-// per scanner the probes (whose targets are distinct by construction).
+// window, for the keys that have observations in it.
 type truthWindow struct {
 	epoch   time.Duration
 	cur     int64 // start of the open window, ns since the Unix epoch (0: whole run)
 	open    bool
-	estNum  []uint32
-	estMask []uint64
-	attNum  []uint32
-	attMask []uint64
-	scanNum []uint64
-	touched []int32 // keys with observations: clients, then scanners (offset by the client count)
+	keys    map[int32]winKey // originators: clients, then scanners (offset by the client count)
+	touched []int32          // keys in order of their first observation
 }
 
-func newTruthWindow(clients, scanners int, epoch time.Duration) *truthWindow {
-	return &truthWindow{epoch: epoch, estNum: make([]uint32, clients), estMask: make([]uint64, clients),
-		attNum: make([]uint32, clients), attMask: make([]uint64, clients), scanNum: make([]uint64, scanners)}
+func newTruthWindow(epoch time.Duration) *truthWindow {
+	return &truthWindow{epoch: epoch, keys: map[int32]winKey{}}
 }
 
 // start returns the start of the window holding ts.
@@ -40,60 +42,61 @@ func (w *truthWindow) start(ts time.Time) int64 {
 	return ts.Truncate(w.epoch).UnixNano()
 }
 
-func (w *truthWindow) established(client, slot int) {
-	if w.estNum[client] == 0 && w.attNum[client] == 0 {
-		w.touched = append(w.touched, int32(client))
+func (w *truthWindow) key(i int32) winKey {
+	k, ok := w.keys[i]
+	if !ok {
+		w.touched = append(w.touched, i)
 	}
-	w.estNum[client]++
-	w.estMask[client] |= 1 << uint(slot)
+	return k
 }
 
-// attempt counts an attempt of a client (slot ≥ 0) or a scanner (slot < 0).
-func (w *truthWindow) attempt(orig, slot int) {
-	if slot < 0 {
-		if w.scanNum[orig] == 0 {
-			w.touched = append(w.touched, int32(len(w.estNum)+orig))
-		}
-		w.scanNum[orig]++
-		return
+func (w *truthWindow) established(client int32, slot int) {
+	k := w.key(client)
+	k.estNum++
+	k.estMask |= 1 << uint(slot)
+	w.keys[client] = k
+}
+
+// attempt counts an attempt of originator i: a client's to a favorite
+// slot, or (slot < 0) a scanner's probe.
+func (w *truthWindow) attempt(i int32, slot int) {
+	k := w.key(i)
+	k.attNum++
+	if slot >= 0 {
+		k.attMask |= 1 << uint(slot)
 	}
-	if w.estNum[orig] == 0 && w.attNum[orig] == 0 {
-		w.touched = append(w.touched, int32(orig))
-	}
-	w.attNum[orig]++
-	w.attMask[orig] |= 1 << uint(slot)
+	w.keys[i] = k
 }
 
 // flush writes the window's values and resets it.
 func (w *truthWindow) flush(t *truthRecorder) {
 	g := t.g
-	nc := len(w.estNum)
 	l := &t.line
-	for _, k := range w.touched {
+	for _, i := range w.touched {
+		k := w.keys[i]
 		*l = truthLine{Type: "sumstats", EpochNS: int64(w.epoch), StartNS: w.cur}
-		if int(k) >= nc {
-			i := int(k) - nc
-			l.Stream, l.Host, l.Num = StreamAttempt, g.scanners[i].String(), w.scanNum[i]
-			l.Unique = t.r.scan[i].unique(l.Num)
+		if int(i) >= g.nclients {
+			j := int(i) - g.nclients
+			l.Stream, l.Host, l.Num = StreamAttempt, g.scanners[j].String(), uint64(k.attNum)
+			l.Unique = t.r.scan[j].unique(l.Num)
 			t.write(l)
-			w.scanNum[i] = 0
 			continue
 		}
-		c := int(k)
-		if n := w.estNum[c]; n > 0 {
-			l.Stream, l.Host, l.Num = StreamEstablished, g.clients[c].String(), uint64(n)
-			l.Unique = uint64(bits.OnesCount64(w.estMask[c]))
-			l.Values = w.values(g, c, w.estMask[c], false)
+		c := int(i)
+		if k.estNum > 0 {
+			l.Stream, l.Host, l.Num = StreamEstablished, g.client(c).String(), uint64(k.estNum)
+			l.Unique = uint64(bits.OnesCount64(k.estMask))
+			l.Values = w.values(g, c, k.estMask, false)
 			t.write(l)
 		}
-		if n := w.attNum[c]; n > 0 {
-			l.Stream, l.Host, l.Num = StreamAttempt, g.clients[c].String(), uint64(n)
-			l.Unique = uint64(bits.OnesCount64(w.attMask[c]))
-			l.Values = w.values(g, c, w.attMask[c], true)
+		if k.attNum > 0 {
+			l.Stream, l.Host, l.Num = StreamAttempt, g.client(c).String(), uint64(k.attNum)
+			l.Unique = uint64(bits.OnesCount64(k.attMask))
+			l.Values = w.values(g, c, k.attMask, true)
 			t.write(l)
 		}
-		w.estNum[c], w.estMask[c], w.attNum[c], w.attMask[c] = 0, 0, 0, 0
 	}
+	clear(w.keys)
 	w.touched = w.touched[:0]
 	w.open = false
 }
