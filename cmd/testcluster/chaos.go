@@ -19,9 +19,16 @@ import (
 	"shoal/testcluster/check"
 )
 
-// chaosLocalNet is the cluster's --local-nets in chaos mode: the
-// generators' clients.
-const chaosLocalNet = "10.0.0.0/8"
+// chaosSettings are the cluster-wide settings of chaos mode: the
+// generators' clients are local, and two SumStats over the built-in streams
+// with 10 s epochs.
+var chaosSettings = chaos.TruthSettings{
+	LocalNets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	SumStats: []chaos.SumStat{
+		{Name: "conns-per-host", Stream: "conn.established", Epoch: 10 * time.Second},
+		{Name: "attempts-per-scanner", Stream: "conn.attempt", Epoch: 10 * time.Second},
+	},
+}
 
 // runChaos plans the schedule, prints it, runs it under generated traffic
 // and checks every log. It returns the exit status: 0 within the bound, 1
@@ -40,9 +47,13 @@ func runChaos(ctx context.Context, cfg config, stdout io.Writer, log zerolog.Log
 	}
 	fmt.Fprintf(stdout, "shoal chaos: seed %d, %s of generated traffic (%d workers at %d connections/s, %d hosts each), %d manager(s), %d datanodes, gossip profile %s\n",
 		cfg.seed, cfg.duration, cfg.workers, cfg.rate, cfg.hosts, cfg.managers, cfg.datanodes, cfg.profile)
-	fmt.Fprintf(stdout, "faults: %s\n", kindList(kinds))
+	if len(kinds) == 0 {
+		fmt.Fprintln(stdout, "faults: none (a fault-free baseline)")
+	} else {
+		fmt.Fprintf(stdout, "faults: %s\n", kindList(kinds))
+	}
 	chaos.Write(stdout, faults)
-	if len(faults) == 0 {
+	if len(faults) == 0 && len(kinds) > 0 {
 		fmt.Fprintln(stdout, "the duration leaves no room for a fault; give a longer --duration")
 		return 2
 	}
@@ -89,15 +100,11 @@ func chaosRun(ctx context.Context, cfg config, faults []chaos.Fault, dir string,
 		say(-1, "FAILED: "+err.Error())
 		return 1
 	}
-	every := []string{"--local-nets=" + chaosLocalNet, "--known-hosts-tracking=local"}
 	sc := chaos.Scenario{
 		Options: testcluster.Options{
 			Binary: bin, Dir: dir, Managers: cfg.managers, Datanodes: cfg.datanodes, Profile: cfg.profile,
-			Args: map[string][]string{
-				testcluster.RoleManager: every, testcluster.RoleDatanode: every,
-				testcluster.RoleWorker: append(append([]string(nil), every...), "--generate",
-					"--gen-rate="+strconv.Itoa(cfg.rate), "--gen-hosts="+strconv.Itoa(cfg.hosts)),
-			},
+			Args: map[string][]string{testcluster.RoleWorker: {"--generate", "--gen-rate=" + strconv.Itoa(cfg.rate),
+				"--gen-hosts=" + strconv.Itoa(cfg.hosts), "--gen-scanners=3"}},
 			Logger: log,
 		},
 		Workers:    cfg.workers,
@@ -105,7 +112,7 @@ func chaosRun(ctx context.Context, cfg config, faults []chaos.Fault, dir string,
 		Faults:     faults,
 		Duration:   cfg.duration,
 		Say:        say,
-		Settings:   chaos.TruthSettings{LocalNets: []netip.Prefix{netip.MustParsePrefix(chaosLocalNet)}},
+		Settings:   chaosSettings,
 	}
 	out, err := sc.Run(ctx)
 	if out != nil {

@@ -49,7 +49,6 @@ const localNet = "10.0.0.0/8"
 // connections/s each over 10M hosts (about 3,000 known_hosts records/s),
 // with faults, for warm-up + the faults + 20 s.
 func loadScenario(t *testing.T, faults []chaos.Fault) chaos.Scenario {
-	every := []string{"--local-nets=" + localNet, "--known-hosts-tracking=local"}
 	end := 10 * time.Second
 	if len(faults) > 0 {
 		end = faults[len(faults)-1].End()
@@ -57,11 +56,8 @@ func loadScenario(t *testing.T, faults []chaos.Fault) chaos.Scenario {
 	return chaos.Scenario{
 		Options: testcluster.Options{
 			Binary: nodeBin, Dir: t.TempDir(), Managers: 1, Datanodes: 3, Profile: "local",
-			Args: map[string][]string{
-				testcluster.RoleManager: every, testcluster.RoleDatanode: every,
-				testcluster.RoleWorker: append(append([]string(nil), every...),
-					"--generate", "--gen-rate=2000", "--gen-hosts=10000000"),
-			},
+			Args: map[string][]string{testcluster.RoleWorker: {
+				"--generate", "--gen-rate=2000", "--gen-hosts=10000000", "--gen-scanners=3"}},
 			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		},
 		Workers:    2,
@@ -69,7 +65,10 @@ func loadScenario(t *testing.T, faults []chaos.Fault) chaos.Scenario {
 		Faults:     faults,
 		Duration:   end + 20*time.Second,
 		Say:        func(off time.Duration, line string) { t.Logf("%7s  %s", off.Round(100*time.Millisecond), line) },
-		Settings:   chaos.TruthSettings{LocalNets: []netip.Prefix{netip.MustParsePrefix(localNet)}},
+		Settings: chaos.TruthSettings{
+			LocalNets: []netip.Prefix{netip.MustParsePrefix(localNet)},
+			SumStats:  []chaos.SumStat{{Name: "conns-per-host", Stream: "conn.established", Epoch: 10 * time.Second}},
+		},
 	}
 }
 

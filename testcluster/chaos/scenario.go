@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,8 +39,9 @@ type Scenario struct {
 	// traffic started (negative before it); nil: none. It is called from
 	// several goroutines, never concurrently.
 	Say func(offset time.Duration, line string)
-	// Settings describe the cluster-wide analysis settings the ground truth
-	// is filtered by (Options.Args must give every node the same).
+	// Settings are the cluster-wide analysis settings: every node gets
+	// their Flags before Options.Args, and the ground truth is read with
+	// them.
 	Settings TruthSettings
 }
 
@@ -50,6 +52,9 @@ type Outcome struct {
 	RunErr error     // a fault action that failed, or ctx
 	Exits  []string  // "<node>: <how it ended>"
 	Errors []error   // nodes that did not end cleanly
+	// Dropped are the events each worker counted as dropped, as its
+	// last status before it was stopped said.
+	Dropped map[string]uint64
 	// Suspicions are datanodes a worker suspected (a broken connection, a
 	// gossip state other than alive) while no fault was on them.
 	Suspicions []string
@@ -115,6 +120,15 @@ func (r *runState) run(ctx context.Context) (*Outcome, error) {
 	if err := os.MkdirAll(truthDir, 0o755); err != nil {
 		return nil, err
 	}
+	flags, err := s.Settings.Flags(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	args := map[string][]string{}
+	for _, role := range []string{testcluster.RoleManager, testcluster.RoleDatanode, testcluster.RoleWorker} {
+		args[role] = append(append([]string(nil), flags...), o.Args[role]...)
+	}
+	o.Args = args
 	hasTruth := supports(o.Binary, "gen-truth")
 	c, err := testcluster.Start(ctx, o)
 	if err != nil {
@@ -209,6 +223,12 @@ func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *obs
 // managers, each gracefully.
 func (r *runState) finish(ctx context.Context, c *testcluster.Cluster, workers []*testcluster.Proc, out *Outcome) {
 	r.say("traffic done; stopping the workers (SIGTERM): they drain and exit")
+	out.Dropped = map[string]uint64{}
+	for _, w := range workers {
+		if st, err := w.Status(ctx); err == nil {
+			out.Dropped[w.Name] = st.Counters.Dropped
+		}
+	}
 	for _, w := range workers {
 		if err := w.Terminate(); err != nil {
 			out.Errors = append(out.Errors, fmt.Errorf("%s: %w", w.Name, err))
@@ -302,6 +322,14 @@ func (o *Outcome) Write(b *strings.Builder) {
 	b.WriteString("\nnodes:\n")
 	for _, e := range o.Exits {
 		fmt.Fprintf(b, "  %s\n", e)
+	}
+	var names []string
+	for n := range o.Dropped {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(b, "  %s counted %d events dropped\n", n, o.Dropped[n])
 	}
 	fmt.Fprintf(b, "\nlogs against ground truth (%s):\n", o.TruthNote)
 	if o.Report != nil {

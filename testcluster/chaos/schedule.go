@@ -47,8 +47,12 @@ var Kinds = []Kind{KillManager, StopManager, DiskFull, PartitionManager,
 // ErrConfig wraps every Config error.
 var ErrConfig = errors.New("chaos: invalid config")
 
-// ParseKinds parses a comma-separated list of kinds; "all" is every kind.
+// ParseKinds parses a comma-separated list of kinds; "all" is every kind,
+// "none" alone no fault at all (a fault-free baseline run).
 func ParseKinds(s string) ([]Kind, error) {
+	if strings.TrimSpace(s) == "none" {
+		return []Kind{}, nil
+	}
 	var out []Kind
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
@@ -63,7 +67,7 @@ func ParseKinds(s string) ([]Kind, error) {
 			for i, k := range Kinds {
 				names[i] = string(k)
 			}
-			return nil, fmt.Errorf("%w: unknown fault %q (known: %s, all)", ErrConfig, f, strings.Join(names, ", "))
+			return nil, fmt.Errorf("%w: unknown fault %q (known: %s, all, none)", ErrConfig, f, strings.Join(names, ", "))
 		}
 	}
 	if len(out) == 0 {
@@ -100,7 +104,7 @@ func (c *Config) defaults() error {
 	if c.Duration <= 0 {
 		return fmt.Errorf("%w: duration %v", ErrConfig, c.Duration)
 	}
-	if len(c.Kinds) == 0 {
+	if c.Kinds == nil {
 		return fmt.Errorf("%w: no fault kinds", ErrConfig)
 	}
 	for _, k := range c.Kinds {
@@ -148,7 +152,8 @@ func (f Fault) String() string {
 
 func fmtOffset(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
-// Plan returns the schedule of cfg: faults one after the other from
+// Plan returns the schedule of cfg (empty for an empty, non-nil Kinds):
+// faults one after the other from
 // Warmup, each of a kind drawn from cfg.Kinds on a node drawn from those of
 // its role, with an outage and a gap drawn from their bounds, until the next
 // one would end after Duration − Cooldown. It depends on cfg alone.
@@ -159,6 +164,9 @@ func Plan(cfg Config) ([]Fault, error) {
 	kinds := slices.Clone(cfg.Kinds)
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
+	if len(kinds) == 0 {
+		return []Fault{}, nil // a fault-free run
+	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xc4a05))
 	between := func(lo, hi time.Duration) time.Duration {
 		if hi <= lo {

@@ -113,6 +113,12 @@ func TestParseKinds(t *testing.T) {
 	if err != nil || !slices.Equal(got, []Kind{KillManager, StopDatanode}) {
 		t.Fatalf("ParseKinds = %v, %v", got, err)
 	}
+	if got, err := ParseKinds("none"); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("ParseKinds(none) = %#v, %v", got, err)
+	}
+	if f, err := Plan(Config{Duration: time.Minute, Kinds: []Kind{}}); err != nil || len(f) != 0 {
+		t.Fatalf("Plan with no kinds = %v, %v; want no faults", f, err)
+	}
 	if got, err := ParseKinds("all"); err != nil || len(got) != len(Kinds) {
 		t.Fatalf("ParseKinds(all) = %v, %v", got, err)
 	}

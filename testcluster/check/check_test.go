@@ -236,6 +236,8 @@ func TestCheckSelectNums(t *testing.T) {
 	row("a", "epoch_result", "10.0.0.3", 7.5) // wrong: 7
 	row("b", "epoch_result", "10.0.0.1", 99)  // another sumstat
 	row("a", "epoch_finished", "10.0.0.1", 0) // not a result
+	row("a", "epoch_result", "10.0.0.4", 5)   // in range
+	row("a", "epoch_result", "10.0.0.5", 9)   // out of range
 	w.Close(time.Unix(1700000003, 0))
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "sumstats.log"), b.Bytes())
@@ -246,6 +248,9 @@ func TestCheckSelectNums(t *testing.T) {
 			Key("10.0.0.1"): {Nums: map[string]float64{"sum": 3}},
 			Key("10.0.0.2"): {Nums: map[string]float64{"sum": 0.3}},
 			Key("10.0.0.3"): {Nums: map[string]float64{"sum": 7}},
+			Key("10.0.0.4"): {Ranges: map[string][2]float64{"sum": {4, 6}}},
+			Key("10.0.0.5"): {Ranges: map[string][2]float64{"sum": {4, 6}}},
+			Key("10.0.0.6"): {Optional: true},
 		},
 	}
 	rep, err := Check([]string{dir}, []Spec{spec}, 3)
@@ -253,17 +258,17 @@ func TestCheckSelectNums(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := rep.Log("sumstats/a")
-	if l == nil || l.Rows != 3 || l.Wrong != 1 || l.Missing != 0 || l.Duplicate != 0 {
-		t.Fatalf("report %+v, want 3 rows, 1 wrong", l)
+	if l == nil || l.Rows != 5 || l.Wrong != 2 || l.Missing != 0 || l.Duplicate != 0 {
+		t.Fatalf("report %+v, want 5 rows, 2 wrong", l)
 	}
-	if !strings.Contains(l.WrongExamples[0], `sum "7.5", want 7`) {
-		t.Errorf("wrong example %q", l.WrongExamples[0])
+	if !strings.Contains(l.WrongExamples[0], `sum "7.5", want 7`) || !strings.Contains(l.WrongExamples[1], `sum "9.0", want 4..6`) {
+		t.Errorf("wrong examples %q", l.WrongExamples)
 	}
-	err = rep.Exceeds(Bounds{Default: Bound{Wrong: 1}})
+	err = rep.Exceeds(Bounds{Default: Bound{Wrong: 2}})
 	if err != nil {
-		t.Errorf("Exceeds with 1 wrong allowed: %v", err)
+		t.Errorf("Exceeds with 2 wrong allowed: %v", err)
 	}
-	if err := rep.Exceeds(Bounds{}); err == nil || !strings.Contains(err.Error(), "sumstats/a: 1 wrong rows, bound 0") {
+	if err := rep.Exceeds(Bounds{}); err == nil || !strings.Contains(err.Error(), "sumstats/a: 2 wrong rows, bound 0") {
 		t.Errorf("Exceeds = %v", err)
 	}
 }

@@ -22,11 +22,18 @@ type Expect struct {
 	// Nums are numeric columns, equal within Spec.RelTol (relative; 0:
 	// exact).
 	Nums map[string]float64
+	// Ranges are numeric columns that must lie in [lo, hi] (ground truth
+	// that is only known within bounds, e.g. a count merged from two
+	// generators).
+	Ranges map[string][2]float64
 	// Max is how many rows of the key are allowed; 0 means 1.
 	Max int
 	// Unacked: no worker had an event of this key acknowledged, so its
 	// absence is counted as unacked instead of missing.
 	Unacked bool
+	// Optional: ground truth cannot tell whether the row must exist (it
+	// may, once); its absence is not counted.
+	Optional bool
 }
 
 // Spec is the ground truth of one log, or of the rows of a log that Select
@@ -65,7 +72,7 @@ func Key(values ...string) string { return strings.Join(values, KeySep) }
 type LogReport struct {
 	Name               string
 	Files, Rows        int // rows the spec covers
-	Expected           int // keys in Want
+	Expected           int // keys in Want that must have a row (not Optional)
 	Missing, Unacked   int
 	Duplicate, Wrong   int
 	MissingExamples    []string
@@ -120,6 +127,9 @@ func (s *Spec) columns() []string {
 		for f := range e.Nums {
 			set[f] = true
 		}
+		for f := range e.Ranges {
+			set[f] = true
+		}
 	}
 	out := make([]string, 0, len(set))
 	for f := range set {
@@ -151,7 +161,12 @@ func compare(s Spec, files []*file, examples int) LogReport {
 	if name == "" {
 		name = s.Path
 	}
-	rep := LogReport{Name: name, Files: len(files), Expected: len(s.Want), examplesPerKindMax: examples}
+	rep := LogReport{Name: name, Files: len(files), examplesPerKindMax: examples}
+	for _, e := range s.Want {
+		if !e.Optional {
+			rep.Expected++
+		}
+	}
 	byKey := map[string][]row{}
 	var order []string
 	for _, f := range files {
@@ -219,6 +234,9 @@ func compare(s Spec, files []*file, examples int) LogReport {
 	}
 	sort.Strings(missing)
 	for _, key := range missing {
+		if s.Want[key].Optional {
+			continue
+		}
 		if s.Want[key].Unacked {
 			rep.Unacked++
 			rep.example(&rep.UnackedExamples, fmt.Sprintf("%q (never acknowledged to a worker)", key))
@@ -288,6 +306,18 @@ func mismatch(s Spec, want Expect, r row) string {
 		got, err := strconv.ParseFloat(r.get(k), 64)
 		if err != nil || !near(got, w, s.RelTol) {
 			return fmt.Sprintf("%s %q, want %v", k, r.get(k), w)
+		}
+	}
+	keys = keys[:0]
+	for k := range want.Ranges {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b := want.Ranges[k]
+		got, err := strconv.ParseFloat(r.get(k), 64)
+		if err != nil || got < b[0] || got > b[1] {
+			return fmt.Sprintf("%s %q, want %v..%v", k, r.get(k), b[0], b[1])
 		}
 	}
 	return ""
