@@ -107,7 +107,10 @@ func chaosRun(ctx context.Context, cfg config, faults []chaos.Fault, dir string,
 				"--gen-hosts=" + strconv.Itoa(cfg.hosts), "--gen-scanners=3"}},
 			Logger: log,
 		},
-		Workers:    cfg.workers,
+		Workers: cfg.workers,
+		// The generators end by themselves, like a --read worker: every
+		// event they made is then acknowledged or reported.
+		Count:      int(float64(cfg.rate) * cfg.duration.Seconds()),
 		WorkerArgs: func(i int) []string { return []string{"--gen-seed=" + strconv.FormatInt(cfg.seed+int64(i), 10)} },
 		Faults:     faults,
 		Duration:   cfg.duration,

@@ -61,6 +61,7 @@ func loadScenario(t *testing.T, faults []chaos.Fault) chaos.Scenario {
 			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		},
 		Workers:    2,
+		Count:      int(2000 * (end + 20*time.Second).Seconds()),
 		WorkerArgs: func(i int) []string { return []string{"--gen-seed=" + strconv.Itoa(100+i)} },
 		Faults:     faults,
 		Duration:   end + 20*time.Second,

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -31,9 +32,17 @@ type Scenario struct {
 	// the node binary can, --gen-truth.
 	Workers    int
 	WorkerArgs func(i int) []string
+	// Count, when > 0, is how many connections each worker generates
+	// (--gen-count); a worker then ends its input as a --read worker does:
+	// it waits until every event is acknowledged, prints its done line and
+	// exits, by itself. Workers still running Grace after Duration are
+	// stopped with SIGTERM. With Count 0 the workers are stopped with
+	// SIGTERM at Duration.
+	Count int
+	Grace time.Duration // default 2 minutes
 	// Faults is the schedule, from the start of the traffic.
 	Faults []Fault
-	// Duration is the traffic phase; the workers are then stopped.
+	// Duration is the traffic phase.
 	Duration time.Duration
 	// Say receives the run's progress lines with the time since the
 	// traffic started (negative before it); nil: none. It is called from
@@ -146,6 +155,9 @@ func (r *runState) run(ctx context.Context) (*Outcome, error) {
 		if s.WorkerArgs != nil {
 			args = s.WorkerArgs(i)
 		}
+		if s.Count > 0 {
+			args = append(args, "--gen-count="+strconv.Itoa(s.Count))
+		}
 		if hasTruth {
 			f := filepath.Join(truthDir, "worker-"+strconv.Itoa(i+1)+".json")
 			args = append(args, "--gen-truth="+f)
@@ -215,6 +227,9 @@ func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *obs
 	if err != nil {
 		return err
 	}
+	if r.s.Count > 0 {
+		return nil // the workers end by themselves; finish waits for them
+	}
 	return sleepUntil(ctx, out.Start.Add(r.s.Duration))
 }
 
@@ -222,20 +237,40 @@ func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *obs
 // the datanodes deliver what they hold, then stops the datanodes and the
 // managers, each gracefully.
 func (r *runState) finish(ctx context.Context, c *testcluster.Cluster, workers []*testcluster.Proc, out *Outcome) {
-	r.say("traffic done; stopping the workers (SIGTERM): they drain and exit")
 	out.Dropped = map[string]uint64{}
+	if r.s.Count > 0 {
+		grace := r.s.Grace
+		if grace <= 0 {
+			grace = 2 * time.Minute
+		}
+		r.say("faults done; waiting for the workers to end their input (%d connections each) and their acknowledgements", r.s.Count)
+		deadline := out.Start.Add(r.s.Duration + grace)
+		for _, w := range workers {
+			wctx, cancel := context.WithDeadline(ctx, deadline)
+			_, err := w.Wait(wctx)
+			cancel()
+			if err != nil {
+				out.Errors = append(out.Errors, fmt.Errorf("%s still running %v after the traffic phase: stopped", w.Name, grace))
+			}
+		}
+	} else {
+		r.say("traffic done; stopping the workers (SIGTERM): they drain and exit")
+	}
 	for _, w := range workers {
 		if st, err := w.Status(ctx); err == nil {
 			out.Dropped[w.Name] = st.Counters.Dropped
 		}
-	}
-	for _, w := range workers {
-		if err := w.Terminate(); err != nil {
-			out.Errors = append(out.Errors, fmt.Errorf("%s: %w", w.Name, err))
+		if w.Running() {
+			if err := w.Terminate(); err != nil {
+				out.Errors = append(out.Errors, fmt.Errorf("%s: %w", w.Name, err))
+			}
 		}
 	}
 	for _, w := range workers {
 		stopped(ctx, w, 3*time.Minute, out)
+		if c, ok := doneDropped(w.DoneLine()); ok {
+			out.Dropped[w.Name] = c
+		}
 	}
 	r.settle(ctx, c)
 	for _, role := range []string{testcluster.RoleDatanode, testcluster.RoleManager} {
@@ -249,6 +284,19 @@ func (r *runState) finish(ctx context.Context, c *testcluster.Cluster, workers [
 			stopped(ctx, p, 30*time.Second, out)
 		}
 	}
+}
+
+// doneDropped reads the dropped counter of a worker's done line.
+func doneDropped(line string) (uint64, bool) {
+	var d struct {
+		Counters struct {
+			Dropped *uint64 `json:"dropped"`
+		} `json:"counters"`
+	}
+	if line == "" || json.Unmarshal([]byte(line), &d) != nil || d.Counters.Dropped == nil {
+		return 0, false
+	}
+	return *d.Counters.Dropped, true
 }
 
 // stopped waits for p to exit and records how it ended.
@@ -272,13 +320,22 @@ func stopped(ctx context.Context, p *testcluster.Proc, limit time.Duration, out 
 	}
 }
 
-// settle waits until the managers' record counters have not moved for 3 s
-// (at most a minute): the datanodes have delivered what they held.
+// settle waits until the SumStats epochs open when the traffic ended have
+// ended (their windows are aligned in network time, which is the
+// generators' wall clock, and a datanode ends one within a tick of its end)
+// and the managers' record counters have not moved for 3 s (at most a
+// minute): the datanodes have delivered what they held.
 func (r *runState) settle(ctx context.Context, c *testcluster.Cluster) {
 	var last uint64
 	stable := time.Now()
+	var epochsEnd time.Time
+	for _, d := range r.s.Settings.SumStats {
+		if end := time.Now().Truncate(d.Epoch).Add(d.Epoch + time.Second); end.After(epochsEnd) {
+			epochsEnd = end
+		}
+	}
 	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) && time.Since(stable) < 3*time.Second {
+	for time.Now().Before(deadline) && (time.Since(stable) < 3*time.Second || time.Now().Before(epochsEnd)) {
 		var n uint64
 		for _, m := range c.ByRole(testcluster.RoleManager) {
 			if st, err := m.Status(ctx); err == nil && st.Manager != nil {
