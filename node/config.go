@@ -13,10 +13,12 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
 
+	"shoal/flow"
 	"shoal/gossip"
 	"shoal/ingest"
 	"shoal/route"
 	"shoal/scan"
+	"shoal/service"
 	"shoal/site"
 	"shoal/ssconf"
 	"shoal/zeeklog"
@@ -65,6 +67,11 @@ type Settings struct {
 	// Scan holds simple-scan's thresholds and darknets. Its LocalNets is
 	// always LocalNets above. Zero fields take simple-scan's defaults.
 	Scan scan.Config
+	// Analyzers chooses the protocol analyzers workers run (Zeek's @load
+	// list, Analyzer::disable_analyzer, extra ports): which services they
+	// identify and which ports are likely server ports. The zero value is
+	// every analyzer, as Zeek's default scripts.
+	Analyzers service.AnalyzerConfig
 }
 
 // settingsHash identifies the analysis settings and the SumStats
@@ -86,6 +93,9 @@ func (s Settings) Hash() uint64 {
 		sc.ScanThresholdWithDarknetHits, sc.LocalScanThresholdWithDarknetHits, sc.KnockKnockThreshold,
 		sc.KnockKnockThresholdWithDarknetHits, sc.DarkHostThreshold, sc.ScanTimeout, sc.Suppression,
 		sc.WorkerDedup, sc.Darknets.String())
+	// The analyzers by their effect: the services detected and the ports.
+	tcp, udp := s.Analyzers.ServerPorts()
+	fmt.Fprintf(d, "|analyzers %d %v %v", s.Analyzers.Services(), tcp, udp)
 	return d.Sum64()
 }
 
@@ -135,6 +145,12 @@ type Config struct {
 	// standard input); a worker with --http also takes them at
 	// POST /v1/observe.
 	Observe []string
+	// Checksums makes a worker validate checksums as Zeek does without -C
+	// (see flow.Config.Checksums); off by default, as with -C.
+	Checksums bool
+	// Tunnels configures a worker's decapsulation (Zeek's defaults when
+	// zero).
+	Tunnels flow.TunnelConfig
 	// SumStats are the cluster-wide SumStats definitions: datanodes run
 	// them for the keys they own, managers log their results.
 	SumStats []ssconf.Definition

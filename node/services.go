@@ -63,6 +63,7 @@ type connAnalyzer struct {
 	w       *worker
 	det     service.Detector
 	tls     *service.TLS
+	ftp     *service.FTPControl // an FTP control connection: follows PORT/PASV for ftp-data
 	started bool
 	svcDone bool
 }
@@ -76,6 +77,7 @@ func (w *worker) newConn(c *flow.Conn) {
 	} else {
 		a = &connAnalyzer{w: w}
 	}
+	a.det.Restrict(w.services)
 	c.Analyzer = a
 }
 
@@ -94,7 +96,7 @@ func (a *connAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) {
 	if p.Has(packet.FlagRST) || len(payload) == 0 {
 		return
 	}
-	if conf, ok := a.det.Packet(c.Proto(), fromOrig, seq, payload); ok {
+	if conf, ok := a.det.PacketLen(c.Proto(), fromOrig, seq, payload, p.PayloadLen); ok {
 		c.AddService(connLower[conf.Service])
 		if conf.Service == service.DNS && c.Proto() == packet.ProtoUDP {
 			c.SetInactivityTimeout(dnsSessionTimeout)
@@ -102,9 +104,17 @@ func (a *connAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) {
 		if conf.Service == service.SSL && a.tls == nil {
 			a.tls = &service.TLS{Cache: a.w.certCache}
 		}
+		if conf.Service == service.FTP && a.ftp == nil {
+			a.ftp = &service.FTPControl{}
+		}
 		if !conf.Deferred {
 			a.w.checkService(c, a, p.TS)
 		}
+	}
+	if a.ftp != nil {
+		client, _ := c.Orig()
+		server, _ := c.Resp()
+		a.ftp.Packet(fromOrig, seq, payload, client, server, a.w.expectFTPData)
 	}
 	if a.tls != nil {
 		if ev, ok := a.tls.Packet(fromOrig, seq, payload); ok && ev.Established && a.tls.Leaf() != nil {
@@ -112,6 +122,17 @@ func (a *connAnalyzer) Packet(c *flow.Conn, fromOrig bool, p *packet.Packet) {
 			a.w.offerCert(p.TS, host, port, a.tls.Leaf())
 		}
 	}
+}
+
+// ftpDataTimeout is how long an announced FTP data connection is expected
+// (Zeek's FTP script schedules the analyzer for 5 minutes).
+const ftpDataTimeout = 5 * time.Minute
+
+// expectFTPData tells the tracker that the data connection an FTP control
+// connection announced gets the service ftp-data.
+func (w *worker) expectFTPData(d service.FTPData) {
+	w.tracker.Expect(flow.Expectation{Orig: d.Orig, Resp: d.Resp, RespPort: d.RespPort, Proto: packet.ProtoTCP,
+		Service: service.FTPDataService, TTL: ftpDataTimeout})
 }
 
 // Done implements flow.Analyzer: the second known-services check, at

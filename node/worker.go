@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type worker struct {
 	// and what was already sent.
 	free      []*connAnalyzer
 	certCache *service.CertCache
+	services  service.Set // the Detector's services: the loaded analyzers not disabled
 	pending   []pendingService
 	svcCache  *known.Set[serviceKey]
 
@@ -67,11 +69,19 @@ func newWorker(n *Node) (*worker, error) {
 	if w.scanFilter, err = scan.NewWorkerFilter(n.cfg.Settings.Scan); err != nil {
 		return nil, fmt.Errorf("node: scan settings: %w", err)
 	}
-	w.tracker = flow.NewTracker(flow.Config{Handler: flow.Handler{
-		NewConn:     w.newConn,
-		Established: w.onEstablished,
-		Attempt:     w.onAttempt,
-	}})
+	if err := n.cfg.Settings.Analyzers.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	tcp, udp := n.cfg.Settings.Analyzers.ServerPorts()
+	w.services = n.cfg.Settings.Analyzers.Services()
+	w.tracker = flow.NewTracker(flow.Config{
+		ServerPorts: tcp, UDPServerPorts: udp, Checksums: n.cfg.Checksums, Tunnel: n.cfg.Tunnels,
+		UIDSeed: rand.Uint64() | 1,
+		Handler: flow.Handler{
+			NewConn:     w.newConn,
+			Established: w.onEstablished,
+			Attempt:     w.onAttempt,
+		}})
 	Handle(n, w.scannerReported)
 	w.streams = map[string]bool{}
 	for _, d := range n.cfg.SumStats {
