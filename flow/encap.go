@@ -151,11 +151,17 @@ type connTunnel struct {
 	changes int   // tunnel_changed events raised
 }
 
+// maxParents bounds tunnel_parents (reached only with an unlimited
+// TunnelConfig.MaxChanges): later parents are not recorded.
+const maxParents = 64
+
 func (ct *connTunnel) addParent(u UID) {
 	for _, p := range ct.parents {
 		if p == u {
 			return
 		}
 	}
-	ct.parents = append(ct.parents, u)
+	if len(ct.parents) < maxParents {
+		ct.parents = append(ct.parents, u)
+	}
 }

@@ -14,7 +14,7 @@ package flow
 const (
 	tcpMaxInitialWindow        = 16384
 	tcpMaxAboveHoleWithoutAcks = 16384
-	maxOOORanges               = 1024 // bound on the out-of-order ranges kept per direction
+	maxOOORanges               = 64 // holes kept per direction; beyond, the oldest data is forgotten
 )
 
 type seqRange struct{ lo, hi uint64 }

@@ -40,10 +40,13 @@ func fold(s uint64) uint16 {
 // looks like VXLAN on port 4789. IPv6 has no header checksum.
 func (p *Packet) Checksums() (ipOK, transportOK bool) {
 	raw := p.Raw
-	if len(raw) < p.IPLen || p.HdrLen <= 0 || p.HdrLen > len(raw) || len(raw) < 1 {
+	if len(raw) < p.IPLen || p.HdrLen <= 0 || p.HdrLen > len(raw) {
 		return true, true
 	}
-	v6 := raw[0]>>4 == 6
+	v6 := !p.Src.Is4() // the header the decoder read, whatever its version nibble says
+	if (v6 && p.HdrLen < 40) || (!v6 && p.HdrLen < 20) {
+		return true, true
+	}
 	if !v6 {
 		if fold(sum16(raw[:min(p.HdrLen, int(raw[0]&0x0f)*4)], 0)) != 0xffff {
 			return false, true
