@@ -97,8 +97,12 @@ func runLoad(t *testing.T, sc chaos.Scenario, minRate float64) (string, bool) {
 		}
 	}
 	rate := float64(rows) / sc.Duration.Seconds()
-	line := fmt.Sprintf("%.0f records/s; %s; files intact %v; unexplained suspicions %d",
-		rate, strings.Join(parts, "; "), len(out.Report.Problems) == 0, len(out.Suspicions))
+	hosts := 0
+	if l := out.Report.Log("known_hosts"); l != nil {
+		hosts = l.Rows
+	}
+	line := fmt.Sprintf("%.0f records/s (known_hosts %.0f/s); %s; files intact %v; unexplained suspicions %d",
+		rate, float64(hosts)/sc.Duration.Seconds(), strings.Join(parts, "; "), len(out.Report.Problems) == 0, len(out.Suspicions))
 	verdict := out.Verdict(check.Bounds{})
 	if rate < minRate {
 		t.Errorf("%.0f records/s, want at least %.0f", rate, minRate)

@@ -167,16 +167,44 @@ func compare(s Spec, files []*file, examples int) LogReport {
 			rep.Expected++
 		}
 	}
+	byKey, order := s.group(files)
+	for _, key := range order {
+		rep.Rows += len(byKey[key])
+		rep.judge(s, key, byKey[key])
+	}
+	var missing []string
+	for key := range s.Want {
+		if _, ok := byKey[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	sort.Strings(missing)
+	for _, key := range missing {
+		switch want := s.Want[key]; {
+		case want.Optional:
+		case want.Unacked:
+			rep.Unacked++
+			rep.example(&rep.UnackedExamples, fmt.Sprintf("%q (never acknowledged to a worker)", key))
+		default:
+			rep.Missing++
+			rep.example(&rep.MissingExamples, fmt.Sprintf("%q%s", key, describe(want)))
+		}
+	}
+	return rep
+}
+
+// group returns the rows s covers by key, and the keys in order of first
+// appearance.
+func (s *Spec) group(files []*file) (map[string][]row, []string) {
 	byKey := map[string][]row{}
 	var order []string
+	kv := make([]string, len(s.Key))
 	for _, f := range files {
 		for i, vals := range f.log.Rows {
 			r := row{f: f, n: i + 1, vals: vals}
 			if s.Select != nil && !s.Select(r.get) {
 				continue
 			}
-			rep.Rows++
-			kv := make([]string, len(s.Key))
 			for j, k := range s.Key {
 				kv[j] = r.get(k)
 			}
@@ -187,65 +215,46 @@ func compare(s Spec, files []*file, examples int) LogReport {
 			byKey[key] = append(byKey[key], r)
 		}
 	}
-	for _, key := range order {
-		rows := byKey[key]
-		want, ok := s.Want[key]
-		if !ok && s.Open {
-			if len(rows) > 1 {
-				rep.Duplicate += len(rows) - 1
-				for _, r := range rows[1:] {
-					rep.example(&rep.DuplicateExamples, fmt.Sprintf("%d rows for %q: %s", len(rows), key, r.String()))
-				}
-			}
+	return byKey, order
+}
+
+// judge counts what is wrong with the rows of one key.
+func (l *LogReport) judge(s Spec, key string, rows []row) {
+	want, ok := s.Want[key]
+	switch {
+	case !ok && s.Open:
+		l.Duplicate += len(rows) - 1
+		for _, r := range rows[1:] {
+			l.example(&l.DuplicateExamples, fmt.Sprintf("%d rows for %q: %s", len(rows), key, r.String()))
+		}
+		return
+	case !ok:
+		l.Wrong += len(rows)
+		for _, r := range rows {
+			l.example(&l.WrongExamples, "not in ground truth: "+r.String())
+		}
+		return
+	}
+	good := slices.IndexFunc(rows, func(r row) bool { return mismatch(s, want, r) == "" })
+	if good < 0 {
+		l.Wrong++
+		l.example(&l.WrongExamples, mismatch(s, want, rows[0])+": "+rows[0].String())
+		good = 0
+	}
+	allowed := max(want.Max, 1)
+	if len(rows) <= allowed {
+		return
+	}
+	l.Duplicate += len(rows) - allowed
+	n := 0
+	for i, r := range rows {
+		if i == good {
 			continue
 		}
-		if !ok {
-			rep.Wrong += len(rows)
-			for _, r := range rows {
-				rep.example(&rep.WrongExamples, "not in ground truth: "+r.String())
-			}
-			continue
-		}
-		good := slices.IndexFunc(rows, func(r row) bool { return mismatch(s, want, r) == "" })
-		if good < 0 {
-			rep.Wrong++
-			rep.example(&rep.WrongExamples, mismatch(s, want, rows[0])+": "+rows[0].String())
-			good = 0
-		}
-		allowed := max(want.Max, 1)
-		if extra := len(rows) - allowed; extra > 0 {
-			rep.Duplicate += extra
-			n := 0
-			for i, r := range rows {
-				if i == good {
-					continue
-				}
-				if n++; n > allowed-1 {
-					rep.example(&rep.DuplicateExamples, fmt.Sprintf("%d rows for %q, allowed %d: %s", len(rows), key, allowed, r.String()))
-				}
-			}
+		if n++; n > allowed-1 {
+			l.example(&l.DuplicateExamples, fmt.Sprintf("%d rows for %q, allowed %d: %s", len(rows), key, allowed, r.String()))
 		}
 	}
-	var missing []string
-	for key := range s.Want {
-		if _, ok := byKey[key]; !ok {
-			missing = append(missing, key)
-		}
-	}
-	sort.Strings(missing)
-	for _, key := range missing {
-		if s.Want[key].Optional {
-			continue
-		}
-		if s.Want[key].Unacked {
-			rep.Unacked++
-			rep.example(&rep.UnackedExamples, fmt.Sprintf("%q (never acknowledged to a worker)", key))
-			continue
-		}
-		rep.Missing++
-		rep.example(&rep.MissingExamples, fmt.Sprintf("%q%s", key, describe(s.Want[key])))
-	}
-	return rep
 }
 
 func (l *LogReport) example(list *[]string, s string) {
