@@ -14,8 +14,6 @@
 package connlog
 
 import (
-	"strings"
-
 	"shoal/flow"
 	"shoal/site"
 	"shoal/zeeklog"
@@ -48,43 +46,17 @@ var TunnelFields = []zeeklog.Field{
 	{Name: "tunnel_type", Type: "enum"}, {Name: "action", Type: "enum"},
 }
 
-// ConnRow appends the values of r's conn.log row to dst and returns it.
-// local decides local_orig and local_resp (unset when it is empty, as
-// Zeek leaves them without Site::local_nets). The row does not keep r.
+// ConnRow appends the values of r's conn.log row to dst and returns it,
+// exactly as a manager renders the record a worker ships
+// (AppendRecord, DecodeRecord, ConnRecord.Row). local decides local_orig
+// and local_resp (unset when it is empty, as Zeek leaves them without
+// Site::local_nets). The row does not keep r.
 func ConnRow(r *flow.Record, local site.Nets, dst []zeeklog.Value) []zeeklog.Value {
-	service := zeeklog.Unset()
-	if r.Service.Len() > 0 {
-		service = zeeklog.String(strings.ToLower(r.Service.String()))
+	rec, err := DecodeRecord(AppendRecord(nil, r, local))
+	if err != nil {
+		panic("connlog: a record does not survive its own encoding: " + err.Error()) // a broken invariant
 	}
-	duration, ob, rb := zeeklog.Unset(), zeeklog.Unset(), zeeklog.Unset()
-	if r.Duration > 0 { // Zeek sets these only for a positive duration
-		duration = zeeklog.Interval(r.Duration)
-		ob, rb = zeeklog.Count(r.OrigBytes), zeeklog.Count(r.RespBytes)
-	}
-	lo, lr := zeeklog.Unset(), zeeklog.Unset()
-	if local.Len() > 0 {
-		lo, lr = zeeklog.Bool(local.Contains(r.Orig)), zeeklog.Bool(local.Contains(r.Resp))
-	}
-	history := zeeklog.Unset()
-	if r.History.Len() > 0 {
-		history = zeeklog.String(r.History.String())
-	}
-	parents := zeeklog.Unset()
-	if len(r.TunnelParents) > 0 {
-		ps := make([]string, len(r.TunnelParents))
-		for i, u := range r.TunnelParents {
-			ps[i] = u.String()
-		}
-		parents = zeeklog.StringSet(ps)
-	}
-	return append(dst,
-		zeeklog.Time(r.TS), zeeklog.String(r.UID.String()),
-		zeeklog.Addr(r.Orig), zeeklog.Port(r.OrigPort), zeeklog.Addr(r.Resp), zeeklog.Port(r.RespPort),
-		zeeklog.Enum(r.ProtoName()), service, duration, ob, rb, zeeklog.String(r.State.String()),
-		lo, lr, zeeklog.Count(r.MissedBytes), history,
-		zeeklog.Count(r.OrigPkts), zeeklog.Count(r.OrigIPBytes), zeeklog.Count(r.RespPkts), zeeklog.Count(r.RespIPBytes),
-		parents, zeeklog.Count(uint64(r.Proto)),
-	)
+	return rec.Row(dst)
 }
 
 // TunnelRow appends the values of ev's tunnel.log row to dst and returns it.
