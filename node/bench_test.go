@@ -10,7 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"shoal/internal/wire"
+	"shoal/builtin"
+	knownhosts "shoal/known/hosts"
 	"shoal/ssconf"
 	"shoal/sumstats"
 )
@@ -24,7 +25,7 @@ func benchCluster(b *testing.B) (w *Node, dns []*Node) {
 	}
 	var seed string
 	start := func(name string, role Role) *Node {
-		cfg := Config{Name: name, Role: role, Bind: "127.0.0.1:0", DataBind: "127.0.0.1:0", Profile: "fast",
+		cfg := Config{Name: name, Role: role, Modules: builtin.Modules(builtin.Config{}), Bind: "127.0.0.1:0", DataBind: "127.0.0.1:0", Profile: "fast",
 			SumStats: defs, QueueLimit: 1 << 16, Block: true, Logger: zerolog.Nop()}
 		if seed != "" {
 			cfg.Join = []string{seed}
@@ -73,14 +74,14 @@ func BenchmarkObserveVsHashedSend(b *testing.B) {
 		hosts[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		keys[i] = sumstats.Key{Host: hosts[i]}
 	}
-	seen := func(f func(d *datanode) uint64) uint64 {
+	seen := func(f func(d *Node) uint64) uint64 {
 		var t uint64
 		for _, d := range dns {
-			t += f(d.datanode)
+			t += f(d)
 		}
 		return t
 	}
-	wait := func(f func(d *datanode) uint64, want uint64) {
+	wait := func(f func(d *Node) uint64, want uint64) {
 		for seen(f) < want {
 			time.Sleep(time.Millisecond)
 		}
@@ -88,28 +89,39 @@ func BenchmarkObserveVsHashedSend(b *testing.B) {
 	ts := time.Unix(1700000000, 0)
 	b.ResetTimer()
 	t0 := time.Now()
-	base := seen(func(d *datanode) uint64 { return d.seen.Load() })
+	hostsSeen := func(d *Node) uint64 { return d.mods.owners[hostsOwner(d)].o.Counters()[0].Value }
+	base := seen(hostsSeen)
 	for i := range b.N {
 		h := hosts[i&(len(hosts)-1)]
 		k := h.As16()
-		if err := w.SendHashed(ctx, "datanode", k[:], wire.HostSeen{TS: ts.UnixNano(), Host: h}); err != nil {
+		if err := w.SendHashed(ctx, "datanode", k[:], knownhosts.Seen{TS: ts.UnixNano(), Host: h}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	wait(func(d *datanode) uint64 { return d.seen.Load() }, base+uint64(b.N))
+	wait(hostsSeen, base+uint64(b.N))
 	sendDur := time.Since(t0)
 
 	t1 := time.Now()
-	base = seen(func(d *datanode) uint64 { return d.sumstats.observations.Load() })
+	base = seen(func(d *Node) uint64 { return d.datanode.sumstats.observations.Load() })
 	for i := range b.N {
 		if err := w.Observe(ctx, "s", keys[i&(len(keys)-1)], sumstats.Num(uint64(i)), ts); err != nil {
 			b.Fatal(err)
 		}
 	}
-	wait(func(d *datanode) uint64 { return d.sumstats.observations.Load() }, base+uint64(b.N))
+	wait(func(d *Node) uint64 { return d.datanode.sumstats.observations.Load() }, base+uint64(b.N))
 	obsDur := time.Since(t1)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/sendDur.Seconds(), "hashed_ev/s")
 	b.ReportMetric(float64(b.N)/obsDur.Seconds(), "observe_ev/s")
 	b.ReportMetric(sendDur.Seconds()/obsDur.Seconds(), "ratio")
+}
+
+// hostsOwner is the index of the known-hosts owner side among d's modules.
+func hostsOwner(d *Node) int {
+	for i, s := range d.mods.owners {
+		if s.name == "known_hosts" {
+			return i
+		}
+	}
+	panic("no known_hosts module")
 }

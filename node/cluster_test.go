@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shoal/builtin"
 	"shoal/gossip"
 	"shoal/ingest"
 	"shoal/internal/memnet"
@@ -39,6 +40,7 @@ func sharedZeek(t *testing.T, rel string) string {
 
 type harness struct {
 	t       *testing.T
+	an      builtin.Config // the analyses of every node
 	nw      *memnet.Network
 	logDir  string
 	nodes   map[string]*Node
@@ -79,6 +81,9 @@ func (h *harness) start(name string, role Role, mut func(*Config), register ...f
 	}
 	if mut != nil {
 		mut(&cfg)
+	}
+	if cfg.Modules == nil {
+		cfg.Modules = builtin.Modules(h.an)
 	}
 	n, err := New(cfg)
 	if err != nil {
@@ -166,11 +171,10 @@ func TestInProcessKnownHostsWikipedia(t *testing.T) {
 				t.Fatal(err)
 			}
 			synctest.Test(t, func(t *testing.T) {
-				h := newHarness(t, func(c *Config) {
-					c.Settings.LocalNets, _ = site.ParseNets("141.142.0.0/16")
-					c.Settings.HostTracking, _ = site.ParseMode(tt.mode)
-					c.LogFormat = tt.format
-				})
+				h := newHarness(t, func(c *Config) { c.LogFormat = tt.format })
+				nets, _ := site.ParseNets("141.142.0.0/16")
+				h.an.SetLocalNets(nets)
+				h.an.Hosts.Tracking, _ = site.ParseMode(tt.mode)
 				defer h.closeAll()
 				h.start("manager-1", RoleManager, nil)
 				for i := 1; i <= 3; i++ {
@@ -221,7 +225,8 @@ func rowSet(rows [][]string) []string {
 // take to reach their new owner.
 func TestInProcessFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, func(c *Config) { c.Settings.HostTracking = site.AllHosts })
+		h := newHarness(t, nil)
+		h.an.Hosts.Tracking = site.AllHosts
 		defer h.closeAll()
 		h.start("manager-1", RoleManager, nil)
 		for i := 1; i <= 3; i++ {
@@ -237,7 +242,7 @@ func TestInProcessFailover(t *testing.T) {
 
 		time.Sleep(time.Second)
 		synctest.Wait()
-		before := h.nodes["datanode-2"].datanode.seen.Load()
+		before := h.nodes["datanode-2"].Status().Datanode.Counter("hosts_seen")
 		if before == 0 {
 			t.Fatal("datanode-2 received nothing before the kill")
 		}
@@ -274,9 +279,9 @@ func TestInProcessFailover(t *testing.T) {
 			}
 			return nil
 		})
-		sent := w.worker.hostsSent.Load()
+		sent := w.Status().Worker.Counter("hosts_sent")
 		time.Sleep(500 * time.Millisecond)
-		if w.worker.hostsSent.Load() <= sent {
+		if w.Status().Worker.Counter("hosts_sent") <= sent {
 			t.Fatal("worker stopped sending after the failover")
 		}
 		cancel()
@@ -284,7 +289,7 @@ func TestInProcessFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"datanode-1", "datanode-3"} {
-			if h.nodes[name].datanode.seen.Load() == 0 {
+			if h.nodes[name].Status().Datanode.Counter("hosts_seen") == 0 {
 				t.Errorf("%s received nothing", name)
 			}
 		}

@@ -2,17 +2,16 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
 
+	"shoal/analysis"
 	"shoal/flow"
 	"shoal/gossip"
 	"shoal/ingest"
@@ -47,23 +46,13 @@ func ParseRole(s string) (Role, error) {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("node: invalid configuration")
 
-// Settings are the cluster-wide analysis settings. Every node is started with
-// the same ones; their hash travels in gossip metadata so that status can
-// flag a node whose settings differ.
+// Settings are the cluster-wide settings of the analyses that are not
+// modules yet. Every node is started with the same ones; their hash travels
+// in gossip metadata so that status can flag a node whose settings differ.
 type Settings struct {
-	// LocalNets decides which hosts are local. The zero value means the
-	// IANA private and special-purpose ranges, as Zeek >= 6.0 does.
+	// LocalNets decides which scanners are local. The zero value means
+	// the IANA private and special-purpose ranges, as Zeek >= 6.0 does.
 	LocalNets site.Nets
-	// HostTracking selects the hosts known_hosts logs; ServiceTracking the
-	// responders known_services logs; CertTracking the servers known_certs
-	// logs. Default local for each, as in Zeek.
-	HostTracking    site.Mode
-	ServiceTracking site.Mode
-	CertTracking    site.Mode
-	// HostExpire is how long a known host, service or certificate stays
-	// known after it was first logged (Zeek's &create_expire=1day).
-	// Default 24h.
-	HostExpire time.Duration
 	// Scan holds simple-scan's thresholds and darknets. Its LocalNets is
 	// always LocalNets above. Zero fields take simple-scan's defaults.
 	Scan scan.Config
@@ -71,32 +60,34 @@ type Settings struct {
 	// list, Analyzer::disable_analyzer, extra ports): which services they
 	// identify and which ports are likely server ports. The zero value is
 	// every analyzer, as Zeek's default scripts.
-	Analyzers service.AnalyzerConfig
+	Analyzers Analyzers
 }
 
-// settingsHash identifies the analysis settings and the SumStats
-// definitions, which every node must share.
-func (c *Config) settingsHash() uint64 {
-	return c.Settings.Hash() ^ ssconf.Hash(c.SumStats)
+// Analyzers is the analyzer configuration, hashed by its effect (the
+// services detected and the likely server ports), so equivalent spellings
+// hash equally.
+type Analyzers struct{ service.AnalyzerConfig }
+
+// String renders the effect of the configuration.
+func (a Analyzers) String() string {
+	tcp, udp := a.ServerPorts()
+	return fmt.Sprintf("analyzers %d %v %v", a.Services(), tcp, udp)
 }
 
-// Hash identifies the settings.
+// settingsHash identifies the modules' settings, the analysis settings and
+// the SumStats definitions, which every node must share.
+func (c *Config) settingsHash(modules uint64) uint64 {
+	return modules ^ c.Settings.Hash() ^ ssconf.Hash(c.SumStats)
+}
+
+// Hash identifies the settings: every field, by reflection
+// (analysis.SettingsHash), so a new field counts without being listed.
 func (s Settings) Hash() uint64 {
-	d := xxhash.New()
-	d.WriteString(s.LocalNets.String())
-	d.WriteString("|" + s.HostTracking.String() + "|" + s.ServiceTracking.String() + "|" + s.CertTracking.String() + "|")
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(s.HostExpire))
-	d.Write(b[:])
-	sc := s.Scan
-	fmt.Fprintf(d, "|scan %d %d %d %d %d %d %d %v %v %v %s", sc.ScanThreshold, sc.LocalScanThreshold,
-		sc.ScanThresholdWithDarknetHits, sc.LocalScanThresholdWithDarknetHits, sc.KnockKnockThreshold,
-		sc.KnockKnockThresholdWithDarknetHits, sc.DarkHostThreshold, sc.ScanTimeout, sc.Suppression,
-		sc.WorkerDedup, sc.Darknets.String())
-	// The analyzers by their effect: the services detected and the ports.
-	tcp, udp := s.Analyzers.ServerPorts()
-	fmt.Fprintf(d, "|analyzers %d %v %v", s.Analyzers.Services(), tcp, udp)
-	return d.Sum64()
+	h, err := analysis.SettingsHash(s)
+	if err != nil {
+		panic(err) // Settings holds hashable types only: a broken invariant
+	}
+	return h
 }
 
 // Config configures a Node. The zero value of every optional field means
@@ -127,7 +118,10 @@ type Config struct {
 	// the event (counted). It is implied for datanodes, managers and
 	// workers reading files; a worker on live traffic drops rather than
 	// fall behind the wire.
-	Block    bool
+	Block bool
+	// Modules are the analyses the node runs (builtin.Modules): fresh
+	// instances for this node, attached by New.
+	Modules  []analysis.Module
 	Settings Settings
 	// Security: gossip keys, cluster name, HTTP token (see Security).
 	Security Security
@@ -201,9 +195,6 @@ func (c *Config) setDefaults() error {
 	if c.LogFormat == "" {
 		c.LogFormat = zeeklog.Format("tsv")
 	}
-	if c.Settings.HostExpire == 0 {
-		c.Settings.HostExpire = 24 * time.Hour
-	}
 	if c.Settings.LocalNets.String() == "" {
 		c.Settings.LocalNets = site.PrivateNets()
 	}
@@ -249,9 +240,6 @@ func (c *Config) validate() error {
 	}
 	if err := c.Settings.Scan.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if c.Settings.HostExpire < 0 {
-		return fmt.Errorf("%w: known hosts expiry %v is negative", ErrConfig, c.Settings.HostExpire)
 	}
 	return CheckExposure(*c)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"shoal/internal/wire"
+	"shoal/known/hosts"
 	"shoal/node"
 )
 
@@ -20,8 +20,8 @@ func ExampleNew() {
 		return
 	}
 	defer n.Close()
-	got := make(chan wire.HostSeen, 1)
-	node.Handle(n, func(from string, ev wire.HostSeen) { got <- ev })
+	got := make(chan hosts.Seen, 1)
+	node.Handle(n, func(from string, ev hosts.Seen) { got <- ev })
 	ctx := context.Background()
 	if err := n.Start(ctx); err != nil {
 		fmt.Println(err)
@@ -31,7 +31,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	ev := wire.HostSeen{TS: 1300475168783842000}
+	ev := hosts.Seen{TS: 1300475168783842000}
 	if err := n.SendHashed(ctx, "datanode", []byte("141.142.220.118"), ev); err != nil {
 		fmt.Println(err)
 		return

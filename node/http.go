@@ -28,6 +28,13 @@ func (n *Node) httpHandler() http.Handler {
 	mux.HandleFunc("GET /v1/sumstats/lookup", a.guard(accessRead, n.httpLookup))
 	mux.HandleFunc("GET /v1/keys", a.guard(accessAdmin, n.httpKeys))
 	mux.HandleFunc("POST /v1/keys/{op}", a.guard(accessAdmin, n.httpKeys))
+	for _, e := range n.mods.endpoints {
+		level := accessRead
+		if e.Write {
+			level = accessWrite
+		}
+		mux.HandleFunc(e.Pattern, a.guard(level, e.Handler))
+	}
 	mux.HandleFunc("POST /v1/sumstats/next-epoch", a.guard(accessWrite, func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
 		if err := n.NextEpoch(r.Context(), name); err != nil {
@@ -51,7 +58,7 @@ func (n *Node) httpObserve(w http.ResponseWriter, r *http.Request) {
 	}
 	var bad []string
 	st, err := ssconf.ReadObservations(r.Context(), "POST /v1/observe", http.MaxBytesReader(w, r.Body, 64<<20),
-		func(o *ssconf.Observation) { n.worker.observe(n.ctx, o) },
+		func(o *ssconf.Observation) { n.worker.leg.observe(n.ctx, o) },
 		func(e error) {
 			n.worker.malformed.Add(1)
 			if len(bad) < 10 {
@@ -87,7 +94,7 @@ func (n *Node) Status() *Status {
 		Data:     n.DataAddr(),
 		HTTP:     n.HTTPAddr(),
 		Uptime:   time.Since(n.start).Round(time.Millisecond).String(),
-		Settings: fmt.Sprintf("%016x", n.cfg.settingsHash()),
+		Settings: fmt.Sprintf("%016x", n.cfg.settingsHash(n.mods.settings)),
 		Rings:    make(map[string]RingStatus),
 	}
 	suspect := make(map[string]bool)

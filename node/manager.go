@@ -7,16 +7,12 @@ import (
 	"sync"
 	"time"
 
-	"shoal/internal/wire"
-	"shoal/scan"
 	"shoal/zeeklog"
 )
 
 // flushInterval bounds how long a record waits in a buffer before it
 // reaches its log file.
 const flushInterval = 200 * time.Millisecond
-
-var knownHostsFields = []zeeklog.Field{{Name: "ts", Type: "time"}, {Name: "host", Type: "addr"}}
 
 // manager writes the records datanodes send into Zeek-format logs. A log
 // file is created with its first record, so a log nobody writes to does not
@@ -39,19 +35,7 @@ func newManager(n *Node) *manager {
 		m.ss.notices[d.Def.Name] = d.Notice
 	}
 	Handle(n, m.sumstatsOutput)
-	Handle(n, m.knownHost)
-	Handle(n, m.notice)
-	Handle(n, m.knownService)
-	Handle(n, m.knownCert)
 	return m
-}
-
-func (m *manager) knownHost(from string, ev wire.KnownHost) {
-	m.write("known_hosts", knownHostsFields, zeeklog.Time(time.Unix(0, ev.TS)), zeeklog.Addr(ev.Host))
-}
-
-func (m *manager) notice(from string, ev wire.Notice) {
-	m.write(scan.NoticePath, scan.NoticeFields, noticeRecord(ev)...)
 }
 
 func (m *manager) write(path string, fields []zeeklog.Field, vals ...zeeklog.Value) {
@@ -127,5 +111,5 @@ func (m *manager) status() *ManagerStatus {
 	for k, v := range m.records {
 		rec[k] = v
 	}
-	return &ManagerStatus{Records: rec, LogDir: m.n.cfg.LogDir}
+	return &ManagerStatus{Records: rec, LogDir: m.n.cfg.LogDir, Counters: m.n.moduleCounters()}
 }

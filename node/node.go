@@ -24,7 +24,7 @@ import (
 var ErrNoMembers = route.ErrNoMembers
 
 // handler decodes and runs one event type.
-type handler func(from string, payload []byte) error
+type handler func(from string, t wire.Type, payload []byte) error
 
 // Node is one shoal process. Its methods are safe for concurrent use unless
 // stated otherwise.
@@ -47,6 +47,10 @@ type Node struct {
 
 	unknownTypes atomic.Uint64
 	badEvents    atomic.Uint64
+	sendErrors   atomic.Uint64 // modules' sends that failed
+	unsent       atomic.Uint64 // records no manager took
+
+	mods modules
 
 	ringCh chan struct{} // router-side ring changes (local suspicion)
 
@@ -54,8 +58,9 @@ type Node struct {
 	refreshMu sync.Mutex    // one ring rebuild at a time
 	lookups   lookups
 
-	// ringVersion counts ring changes of any pool; the worker clears its
-	// cache when it moves, as Zeek's workers do on node_up and node_down.
+	// ringVersion counts ring changes of any pool, gossip-driven or local
+	// (a peer suspected after its connection broke); the worker checks the
+	// datanode ring for moved partitions when it moves.
 	ringVersion atomic.Uint64
 
 	worker   *worker
@@ -88,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 		ringCh:   make(chan struct{}, 1),
 		fatalCh:  make(chan error, 1),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	// Components add their own node and component fields.
 	compLog := cfg.Logger
 	n.log = compLog.With().Str("node", cfg.Name).Str("role", string(cfg.Role)).Logger()
@@ -130,10 +136,18 @@ func New(cfg Config) (*Node, error) {
 		Deliver:    n.deliver,
 		QueueLimit: cfg.QueueLimit,
 		Full:       full,
-		OnChange:   func() { signal(n.ringCh) },
-		Logger:     compLog,
+		OnChange: func() {
+			n.ringVersion.Add(1)
+			signal(n.ringCh)
+		},
+		Logger: compLog,
 	})
 	if err != nil {
+		return fail(err)
+	}
+
+	if err := n.attachModules(); err != nil {
+		n.router.Close()
 		return fail(err)
 	}
 
@@ -153,7 +167,7 @@ func New(cfg Config) (*Node, error) {
 		BootID:       n.bootID,
 		Proto:        gossip.ProtoVersion,
 		RingHash:     cfg.Ring.Hash(),
-		SettingsHash: cfg.settingsHash(),
+		SettingsHash: cfg.settingsHash(n.mods.settings),
 	}
 	if n.gossip, err = gossip.New(gcfg); err != nil {
 		n.router.Close()
@@ -210,7 +224,6 @@ func (n *Node) Start(ctx context.Context) error {
 	if !n.started.CompareAndSwap(false, true) {
 		return errors.New("node: already started")
 	}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.router.Start(n.ctx)
 	n.gossip.Start(n.ctx)
 	n.refreshMembers()
@@ -221,6 +234,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if n.datanode != nil {
 		n.goFunc(n.datanode.sumstats.tickLoop)
+		n.goFunc(n.ownerLoop)
 	}
 	if n.httpLn != nil {
 		n.httpSv = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -299,9 +313,7 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		errs = append(errs, n.gossip.Close(), n.router.Close())
-		if n.cancel != nil {
-			n.cancel()
-		}
+		n.cancel()
 		n.wg.Wait()
 		if n.manager != nil {
 			errs = append(errs, n.manager.close())
@@ -387,7 +399,7 @@ func Handle[T any, PT interface {
 		panic("node: Handle after Start") // a programming error, not input
 	}
 	var zero T
-	n.handlers[PT(&zero).WireType()] = func(from string, payload []byte) error {
+	n.handlers[PT(&zero).WireType()] = func(from string, _ wire.Type, payload []byte) error {
 		var ev T
 		if err := PT(&ev).DecodeWire(payload); err != nil {
 			return err
@@ -408,7 +420,7 @@ func (n *Node) deliver(sender route.Sender, t wire.Type, payload []byte) route.O
 		}
 		return route.OK
 	}
-	if err := h(from, payload); err != nil {
+	if err := h(from, t, payload); err != nil {
 		if c := n.badEvents.Add(1); c&(c-1) == 0 {
 			n.log.Warn().Err(err).Str("peer", from).Uint16("type", uint16(t)).Msg("dropping malformed event")
 		}

@@ -1,5 +1,7 @@
 package node
 
+import "encoding/json"
+
 // Status is the JSON document served at GET /status. Field names are stable:
 // testcluster and `node members` parse them.
 type Status struct {
@@ -89,49 +91,132 @@ type FailoverStatus struct {
 	Rerouted   int    `json:"rerouted"`
 }
 
-// WorkerStatus counts a worker's input and what it sent.
+// WorkerStatus is a worker's section of the status: its input counters,
+// its ring changes, and the counters of its modules and traffic path
+// (Counters, flattened into the same JSON object: hosts_sent,
+// established, ...).
 type WorkerStatus struct {
 	Packets     uint64 `json:"packets"`
 	Malformed   uint64 `json:"malformed"`
 	NotIP       uint64 `json:"not_ip"`
-	Established uint64 `json:"established"`
-	HostsSent   uint64 `json:"hosts_sent"`
-	CacheHits   uint64 `json:"cache_hits"`
-	CacheSize   int    `json:"cache_size"`
 	SendErrors  uint64 `json:"send_errors"`
-	// Scan attempts seen, and sent after the worker's filter.
-	Attempts     uint64 `json:"scan_attempts"`
-	AttemptsSent uint64 `json:"scan_attempts_sent"`
-	ServicesSent uint64 `json:"services_sent"`
-	CertsSent    uint64 `json:"certs_sent"`
-	Observations uint64 `json:"observations_sent"`
-	// TLS 1.3 handshakes seen: their certificates are encrypted, so
-	// known_certs cannot log them.
-	TLS13       uint64 `json:"tls13_handshakes"`
 	KernelDrops uint64 `json:"kernel_drops"`
 	InputDone   bool   `json:"input_done"`
+	// RingChanges counts the datanode ring changes that moved partitions;
+	// PartsMoved the partitions whose owner changed over them;
+	// EntriesDropped the send-suppression entries dropped with them.
+	RingChanges    uint64 `json:"ring_changes"`
+	PartsMoved     uint64 `json:"partitions_moved"`
+	EntriesDropped uint64 `json:"cache_entries_dropped"`
+
+	Counters map[string]uint64 `json:"-"`
 }
 
-// DatanodeStatus counts a datanode's known-hosts decisions.
+// DatanodeStatus is a datanode's section of the status: the counters of
+// its modules' owner sides (hosts_seen, hosts_new, known_hosts, ...),
+// flattened into one JSON object.
 type DatanodeStatus struct {
-	HostsSeen  uint64 `json:"hosts_seen"`
-	HostsNew   uint64 `json:"hosts_new"`
-	KnownHosts int    `json:"known_hosts"`
-	LogErrors  uint64 `json:"log_errors"`
-	Attempts   uint64 `json:"scan_attempts"`
-	Scanners   int    `json:"scanners"`
-	Notices    uint64 `json:"notices"`
-	// New known services and certificates sent to a manager.
-	ServicesNew uint64 `json:"services_new"`
-	CertsNew    uint64 `json:"certs_new"`
-	// SumStats observations received, keys held, outputs sent.
-	Observations   uint64 `json:"observations"`
-	SumStatsKeys   int    `json:"sumstats_keys"`
-	SumStatsOutput uint64 `json:"sumstats_outputs"`
+	Counters map[string]uint64 `json:"-"`
 }
 
-// ManagerStatus counts the records a manager wrote.
+// ManagerStatus counts the records a manager wrote, and its modules'
+// counters (flattened).
 type ManagerStatus struct {
 	Records map[string]uint64 `json:"records"` // log path -> rows written
 	LogDir  string            `json:"log_dir"`
+
+	Counters map[string]uint64 `json:"-"`
+}
+
+// Counter returns the named module counter (0 if absent).
+func (s *WorkerStatus) Counter(name string) uint64 { return s.Counters[name] }
+
+// Counter returns the named module counter (0 if absent).
+func (s *DatanodeStatus) Counter(name string) uint64 { return s.Counters[name] }
+
+// Counter returns the named module counter (0 if absent).
+func (s *ManagerStatus) Counter(name string) uint64 { return s.Counters[name] }
+
+type (
+	workerFixed   WorkerStatus
+	datanodeFixed DatanodeStatus
+	managerFixed  ManagerStatus
+)
+
+// MarshalJSON flattens Counters into the object.
+func (s WorkerStatus) MarshalJSON() ([]byte, error) { return flatJSON(workerFixed(s), s.Counters) }
+
+// UnmarshalJSON reads the fixed fields and every other number into
+// Counters.
+func (s *WorkerStatus) UnmarshalJSON(b []byte) error {
+	return unflatJSON(b, (*workerFixed)(s), &s.Counters)
+}
+
+// MarshalJSON flattens Counters into the object.
+func (s DatanodeStatus) MarshalJSON() ([]byte, error) { return flatJSON(datanodeFixed(s), s.Counters) }
+
+// UnmarshalJSON reads every number into Counters.
+func (s *DatanodeStatus) UnmarshalJSON(b []byte) error {
+	return unflatJSON(b, (*datanodeFixed)(s), &s.Counters)
+}
+
+// MarshalJSON flattens Counters into the object.
+func (s ManagerStatus) MarshalJSON() ([]byte, error) { return flatJSON(managerFixed(s), s.Counters) }
+
+// UnmarshalJSON reads the fixed fields and every other number into
+// Counters.
+func (s *ManagerStatus) UnmarshalJSON(b []byte) error {
+	return unflatJSON(b, (*managerFixed)(s), &s.Counters)
+}
+
+// flatJSON encodes fixed (a struct) with counters added as top-level keys;
+// a counter never replaces a fixed field.
+func flatJSON(fixed any, counters map[string]uint64) ([]byte, error) {
+	b, err := json.Marshal(fixed)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range counters {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// unflatJSON decodes fixed from b and every other numeric key into
+// counters.
+func unflatJSON(b []byte, fixed any, counters *map[string]uint64) error {
+	if err := json.Unmarshal(b, fixed); err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	fb, err := json.Marshal(fixed)
+	if err != nil {
+		return err
+	}
+	var known map[string]json.RawMessage
+	if err := json.Unmarshal(fb, &known); err != nil {
+		return err
+	}
+	for k, raw := range m {
+		if _, ok := known[k]; ok {
+			continue
+		}
+		var v uint64
+		if json.Unmarshal(raw, &v) == nil {
+			if *counters == nil {
+				*counters = map[string]uint64{}
+			}
+			(*counters)[k] = v
+		}
+	}
+	return nil
 }

@@ -2,19 +2,15 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"shoal/internal/wire"
-	"shoal/scan"
-	"shoal/ssconf"
+	"shoal/notice"
 	"shoal/sumstats"
 	"shoal/zeeklog"
 )
@@ -47,9 +43,12 @@ func sumstatsKey(k sumstats.Key) []byte {
 // Observe sends one SumStats observation of stream, made at network time ts,
 // to the datanode that owns key. Safe for concurrent use.
 func (n *Node) Observe(ctx context.Context, stream string, key sumstats.Key, obs sumstats.Observation, ts time.Time) error {
-	ev := wire.Observation{TS: ts.UnixNano(), Stream: stream, KeyHost: key.Host, KeyStr: key.Str, Kind: uint8(obs.Kind),
+	return n.SendHashed(ctx, string(RoleDatanode), sumstatsKey(key), observation(stream, key, obs, ts))
+}
+
+func observation(stream string, key sumstats.Key, obs sumstats.Observation, ts time.Time) wire.Observation {
+	return wire.Observation{TS: ts.UnixNano(), Stream: stream, KeyHost: key.Host, KeyStr: key.Str, Kind: uint8(obs.Kind),
 		Num: obs.Num, Dbl: obs.Dbl, Str: obs.Str}
-	return n.SendHashed(ctx, string(RoleDatanode), sumstatsKey(key), ev)
 }
 
 // NextEpoch ends the current epoch of the manual sumstat name on every
@@ -68,79 +67,6 @@ func (n *Node) hasSumStat(name string) bool {
 		}
 	}
 	return false
-}
-
-// feedObservations reads observations as JSON lines (a worker's --observe).
-func (w *worker) feedObservations(ctx context.Context, name string) error {
-	r, closeFn, err := openFeed(name)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	var bad []error
-	st, err := ssconf.ReadObservations(ctx, name, r, func(o *ssconf.Observation) {
-		w.observe(ctx, o)
-	}, func(e error) {
-		w.malformed.Add(1)
-		if len(bad) < 10 {
-			bad = append(bad, e)
-		}
-		w.n.log.Warn().Err(e).Msg("skipping bad observation")
-	})
-	w.n.log.Info().Str("file", name).Uint64("observations", st.Observations).Uint64("malformed", st.Malformed).
-		Msg("observations read")
-	if err != nil {
-		return err
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%w (%d malformed lines)", errors.Join(bad...), st.Malformed)
-	}
-	return nil
-}
-
-// Built-in SumStats streams a worker observes from traffic when a
-// definition uses them: every completed handshake (key: originator, value:
-// the responder's address) and every scan attempt (key: the scanner,
-// value: victim:port).
-const (
-	streamEstablished = "conn.established"
-	streamAttempt     = "conn.attempt"
-)
-
-func (w *worker) builtinObserve(stream string, host netip.Addr, value string, ts time.Time) {
-	if err := w.n.Observe(w.ctx, stream, sumstats.Key{Host: host}, sumstats.Str(value), ts); err != nil {
-		w.sendFailed(err, "observation not sent")
-		return
-	}
-	w.observations.Add(1)
-}
-
-// openFeed opens a file of observations; "-" is standard input.
-func openFeed(name string) (io.Reader, func() error, error) {
-	if name == "-" {
-		return os.Stdin, func() error { return nil }, nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("node: observations: %w", err)
-	}
-	return f, f.Close, nil
-}
-
-// observe sends one fed observation (repeated as asked); a missing
-// timestamp means now.
-func (w *worker) observe(ctx context.Context, o *ssconf.Observation) {
-	ts := o.TS
-	if ts.IsZero() {
-		ts = time.Now()
-	}
-	for range max(o.Repeat, 1) {
-		if err := w.n.Observe(ctx, o.Stream, o.Key, o.Value, ts); err != nil {
-			w.sendFailed(err, "observation not sent")
-			continue
-		}
-		w.observations.Add(1)
-	}
 }
 
 // sumstatsOwner runs the SumStats engine for the keys this datanode owns.
@@ -339,13 +265,13 @@ func (m *manager) sumstatsOutput(from string, ev wire.SumStatsOutput) {
 	}
 	if ev.Kind == wire.OutThresholdCrossed {
 		if note := m.ss.notices[ev.Def]; note != "" {
-			n := scan.Notice{TS: ts, Note: scan.Note(note), Sub: key.String(), Identifier: ev.Def + "/" + key.String(),
+			n := notice.Notice{TS: ts, Note: notice.Note(note), Sub: key.String(), Identifier: ev.Def + "/" + key.String(),
 				Msg:     fmt.Sprintf("%s crossed %g with %g for %s", ev.Def, m.threshold(ev.Def, int(ev.Threshold)), ev.Value, key.String()),
-				Actions: []string{scan.ActionLog}, PeerDescr: from}
+				Actions: []string{notice.ActionLog}, PeerDescr: from}
 			if key.Host.IsValid() {
 				n.Src = key.Host
 			}
-			m.write(scan.NoticePath, scan.NoticeFields, n.Values()...)
+			m.write(notice.Path, notice.Fields, n.Values()...)
 		}
 	}
 }

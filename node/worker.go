@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"shoal/flow"
 	"shoal/ingest"
-	"shoal/internal/wire"
-	"shoal/known"
 	"shoal/packet"
-	"shoal/scan"
-	"shoal/service"
+	"shoal/route"
+	"shoal/traffic"
 	"shoal/zeekin"
 )
 
@@ -24,70 +20,42 @@ import (
 // of its caches.
 const expireEvery = 4096
 
-// worker turns traffic into candidates — known hosts, scan attempts — and
-// sends each to the datanode that owns its key. Everything but the counters
-// and the scan filter (shared with the ScannerReported handler) is owned by
-// the input goroutine.
+// worker reads the inputs and feeds the traffic pipeline, whose events go
+// to the modules' worker sides. Everything but the counters is owned by the
+// input goroutine.
 type worker struct {
-	n       *Node
-	tracker *flow.Tracker
-	cache   *known.Hosts // hosts already sent; cleared on every ring change
-	ringVer uint64       // n.ringVersion when the cache was last cleared
-	ctx     context.Context
+	n    *Node
+	pipe *traffic.Pipeline
+	ctx  context.Context
+	leg  *legacy
 
-	scanMu     sync.Mutex
-	scanFilter *scan.WorkerFilter
+	// The datanode ring the modules' caches were last checked against,
+	// and n.ringVersion then.
+	ring    *route.Ring
+	ringVer uint64
 
-	// Known services and certs: per-connection analyzers (recycled), the
-	// certificate parse cache, services waiting for their delayed commit,
-	// and what was already sent.
-	free      []*connAnalyzer
-	certCache *service.CertCache
-	services  service.Set // the Detector's services: the loaded analyzers not disabled
-	pending   []pendingService
-	svcCache  *known.Set[serviceKey]
-
-	// streams are the SumStats streams some definition reduces; the
-	// built-in ones are observed only when used.
-	streams  map[string]bool
-	certSeen *known.Set[certKey]
-
-	packets, malformed, notIP, established atomic.Uint64
-	hostsSent, cacheHits, sendErrors       atomic.Uint64
-	attempts, attemptsSent, dropped        atomic.Uint64
-	servicesSent, certsSent, observations  atomic.Uint64
-	tls13                                  atomic.Uint64
-	cacheSize                              atomic.Int64
-	inputDone                              atomic.Bool
+	packets, malformed, notIP, dropped atomic.Uint64
+	ringChanges, partsMoved, dropped2  atomic.Uint64
+	inputDone                          atomic.Bool
 }
 
 func newWorker(n *Node) (*worker, error) {
-	ttl := n.cfg.Settings.HostExpire
-	w := &worker{n: n, cache: known.NewSet[netip.Addr](ttl), svcCache: known.NewSet[serviceKey](ttl),
-		certSeen: known.NewSet[certKey](ttl), certCache: service.NewCertCache(64)}
+	w := &worker{n: n, ctx: n.ctx}
 	var err error
-	if w.scanFilter, err = scan.NewWorkerFilter(n.cfg.Settings.Scan); err != nil {
-		return nil, fmt.Errorf("node: scan settings: %w", err)
+	if w.leg, err = newLegacy(w); err != nil {
+		return nil, err
 	}
-	if err := n.cfg.Settings.Analyzers.Validate(); err != nil {
+	subs := make([]any, 0, len(n.mods.workers)+1)
+	for _, m := range n.mods.workers {
+		subs = append(subs, m)
+	}
+	subs = append(subs, w.leg)
+	w.pipe, err = traffic.New(traffic.Config{
+		Flow:      flow.Config{Checksums: n.cfg.Checksums, Tunnel: n.cfg.Tunnels, UIDSeed: rand.Uint64() | 1},
+		Analyzers: n.cfg.Settings.Analyzers.AnalyzerConfig,
+	}, subs)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	tcp, udp := n.cfg.Settings.Analyzers.ServerPorts()
-	w.services = n.cfg.Settings.Analyzers.Services()
-	w.tracker = flow.NewTracker(flow.Config{
-		ServerPorts: tcp, UDPServerPorts: udp, Checksums: n.cfg.Checksums, Tunnel: n.cfg.Tunnels,
-		UIDSeed: rand.Uint64() | 1,
-		Handler: flow.Handler{
-			NewConn:     w.newConn,
-			Established: w.onEstablished,
-			Attempt:     w.onAttempt,
-		}})
-	Handle(n, w.scannerReported)
-	w.streams = map[string]bool{}
-	for _, d := range n.cfg.SumStats {
-		for _, r := range d.Def.Reducers {
-			w.streams[r.Stream] = true
-		}
 	}
 	return w, nil
 }
@@ -125,6 +93,29 @@ func (w *worker) run(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	w.packetInputs(ctx, fail)
+	w.zeekInputs(ctx, fail)
+	for _, name := range c.Observe {
+		if ctx.Err() != nil {
+			break
+		}
+		fail(name, w.leg.feedObservations(ctx, name))
+	}
+	// Drain even after cancellation, briefly, so a graceful stop loses
+	// nothing already sent.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer dcancel()
+	if err := w.n.router.Drain(dctx); err != nil {
+		errs = append(errs, fmt.Errorf("node: waiting for acknowledgements: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// packetInputs reads the generator, the interface and the pcap files, then
+// ends packet input: pending attempt timers fire and every open connection
+// ends, as at the end of a Zeek run.
+func (w *worker) packetInputs(ctx context.Context, fail func(string, error)) {
+	c := &w.n.cfg
 	if g := c.Generate; g != nil {
 		gen, err := ingest.NewGenerator(*g)
 		if err == nil {
@@ -143,12 +134,23 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		fail(path, w.readFile(ctx, path))
 	}
-	// End of packet input: pending attempt timers fire and every open
-	// connection ends, as at the end of a Zeek run.
-	w.tracker.Finish()
-	w.commitPending(time.Time{})
+	w.checkRing()
+	w.pipe.Finish(ctx)
+	for _, m := range w.n.mods.workers {
+		m.Finish(ctx)
+	}
+}
+
+// zeekInputs reads Zeek's logs, from files and from a followed directory.
+func (w *worker) zeekInputs(ctx context.Context, fail func(string, error)) {
+	c := &w.n.cfg
+	bad := func(err error) {
+		if n := w.malformed.Add(1); n&(n-1) == 0 {
+			w.n.log.Warn().Err(err).Uint64("malformed", n).Msg("skipping bad zeek log line")
+		}
+	}
 	if len(c.ZeekLogFiles) > 0 {
-		h, flush := w.zeekHandler()
+		h, flush := w.pipe.ZeekHandler(ctx, w.checkRing, bad)
 		_, err := zeekin.ReadFiles(ctx, c.ZeekLogFiles, h)
 		flush()
 		fail("zeek logs", err)
@@ -156,25 +158,11 @@ func (w *worker) run(ctx context.Context) error {
 	if c.ZeekLogDir != "" {
 		cfg := zeekin.DefaultFollowConfig()
 		cfg.Logger = w.n.log
-		h, flush := w.zeekHandler()
+		h, flush := w.pipe.ZeekHandler(ctx, w.checkRing, bad)
 		_, err := zeekin.Follow(ctx, c.ZeekLogDir, cfg, h)
 		flush()
 		fail(c.ZeekLogDir, err)
 	}
-	for _, name := range c.Observe {
-		if ctx.Err() != nil {
-			break
-		}
-		fail(name, w.feedObservations(ctx, name))
-	}
-	// Drain even after cancellation, briefly, so a graceful stop loses
-	// nothing already sent.
-	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer dcancel()
-	if err := w.n.router.Drain(dctx); err != nil {
-		errs = append(errs, fmt.Errorf("node: waiting for acknowledgements: %w", err))
-	}
-	return errors.Join(errs...)
 }
 
 func (w *worker) readFile(ctx context.Context, path string) error {
@@ -210,172 +198,89 @@ func (w *worker) addStats(st ingest.Stats) {
 	w.notIP.Add(st.NotIP)
 }
 
-// packet is the per-packet path: the tracker raises events through the
-// handlers below, which filter and send.
+// packet is the per-packet path: the pipeline raises events to the
+// modules' hooks, which filter and send.
 func (w *worker) packet(p *packet.Packet) {
 	c := w.packets.Add(1)
 	w.checkRing()
 	if c%expireEvery == 0 {
-		now := w.tracker.Now()
-		w.tracker.Expire(now)
-		w.cache.Expire(now)
-		w.cacheSize.Store(int64(w.cache.Len()))
-		w.svcCache.Expire(now)
-		w.certSeen.Expire(now)
-		w.commitPending(now)
-		w.scanMu.Lock()
-		w.scanFilter.Expire(now)
-		w.scanMu.Unlock()
-	}
-	w.tracker.Packet(p)
-}
-
-// checkRing clears the cache when membership changed: everything is offered
-// again once, as Zeek's workers do on node_up/node_down; owners absorb the
-// duplicates.
-func (w *worker) checkRing() {
-	if v := w.n.ringVersion.Load(); v != w.ringVer {
-		w.ringVer = v
-		w.cache.Clear()
-		w.svcCache.Clear()
-		w.certSeen.Clear()
-	}
-}
-
-func (w *worker) onEstablished(ev *flow.Established) {
-	w.established.Add(1)
-	if w.streams[streamEstablished] {
-		w.builtinObserve(streamEstablished, ev.Orig, ev.Resp.String(), ev.TS)
-	}
-	w.offerHost(ev.TS, ev.Orig)
-	w.offerHost(ev.TS, ev.Resp)
-}
-
-func (w *worker) offerHost(ts time.Time, h netip.Addr) {
-	s := &w.n.cfg.Settings
-	if !s.LocalNets.Matches(h, s.HostTracking) {
-		return
-	}
-	if w.cache.Contains(h, ts) {
-		w.cacheHits.Add(1)
-		return
-	}
-	key := h.As16()
-	if err := w.n.SendHashed(w.ctx, string(RoleDatanode), key[:], wire.HostSeen{TS: ts.UnixNano(), Host: h}); err != nil {
-		// Not cached: the host is offered again on its next handshake.
-		w.sendFailed(err, "known host candidate not sent")
-		return
-	}
-	w.cache.Observe(h, ts)
-	w.hostsSent.Add(1)
-}
-
-func (w *worker) onAttempt(a *flow.Attempt) {
-	if !scan.IsAttempt(a.History.String(), a.Kind == flow.AttemptRejected) {
-		return
-	}
-	if w.streams[streamAttempt] {
-		w.builtinObserve(streamAttempt, a.Orig, netip.AddrPortFrom(a.Resp, a.RespPort).String(), a.TS)
-	}
-	w.offerAttempt(scan.Attempt{TS: a.TS, Scanner: a.Orig, Victim: a.Resp, Port: a.RespPort, Proto: a.Proto})
-}
-
-// offerAttempt sends a scan attempt to the scanner's owner unless the
-// worker sent it recently or the scanner was already reported.
-func (w *worker) offerAttempt(a scan.Attempt) {
-	w.attempts.Add(1)
-	w.scanMu.Lock()
-	ok := w.scanFilter.Allow(a, a.TS)
-	w.scanMu.Unlock()
-	if !ok {
-		return
-	}
-	key := a.Scanner.As16()
-	ev := wire.ScanAttempt{TS: a.TS.UnixNano(), Scanner: a.Scanner, Victim: a.Victim, Port: a.Port, Proto: a.Proto}
-	if err := w.n.SendHashed(w.ctx, string(RoleDatanode), key[:], ev); err != nil {
-		w.sendFailed(err, "scan attempt not sent")
-		return
-	}
-	w.attemptsSent.Add(1)
-}
-
-// scannerReported runs on a connection goroutine when a datanode reported
-// a scanner: stop sending its attempts.
-func (w *worker) scannerReported(from string, ev wire.ScannerReported) {
-	w.scanMu.Lock()
-	w.scanFilter.Reported(ev.Scanner, time.Unix(0, ev.TS))
-	w.scanMu.Unlock()
-}
-
-func (w *worker) sendFailed(err error, msg string) {
-	if c := w.sendErrors.Add(1); c&(c-1) == 0 {
-		w.n.log.Warn().Err(err).Uint64("send_errors", c).Msg(msg)
-	}
-}
-
-// zeekWindow is how far out of start order conn.log rows may come (Zeek
-// writes a connection when it ends).
-const zeekWindow = time.Hour
-
-// zeekHandler feeds records from Zeek's own logs into the same analyses.
-// Conn records are put back in start order first (connReorder); call
-// flush after the input ends.
-func (w *worker) zeekHandler() (h zeekin.Handler, flush func()) {
-	reorder := &connReorder{window: zeekWindow}
-	h = zeekin.Handler{
-		Conn: func(c *zeekin.Conn) { reorder.Add(c, w.zeekConn) },
-		Cert: func(c *zeekin.Cert) {
-			w.checkRing()
-			w.zeekCert(c)
-		},
-		Error: func(err error) {
-			if c := w.malformed.Add(1); c&(c-1) == 0 {
-				w.n.log.Warn().Err(err).Uint64("malformed", c).Msg("skipping bad zeek log line")
-			}
-		},
-	}
-	return h, func() { reorder.Flush(w.zeekConn) }
-}
-
-// zeekConn applies the known-hosts, scan and known-services rules to one
-// conn.log record.
-func (w *worker) zeekConn(c *zeekin.Conn) {
-	w.checkRing()
-	if orig, resp, ok := zeekin.EstablishedHosts(c); ok {
-		w.established.Add(1)
-		w.offerHost(c.TS, orig)
-		w.offerHost(c.TS, resp)
-	}
-	if c.Proto == "tcp" && scan.IsAttempt(c.History, c.ConnState == "REJ") {
-		// conn.log has no time for the attempt event itself: the
-		// attempt timer fires 5 s after the SYN, a rejection at the RST,
-		// which ends the connection.
-		ts := c.TS.Add(c.Duration)
-		if c.ConnState != "REJ" {
-			ts = c.TS.Add(max(c.Duration, 5*time.Second))
+		now := w.pipe.Now()
+		w.pipe.Expire(w.ctx, now)
+		for _, m := range w.n.mods.workers {
+			m.Expire(w.ctx, now)
 		}
-		w.offerAttempt(scan.Attempt{TS: ts, Scanner: c.OrigH, Victim: c.RespH, Port: c.RespP, Proto: 6})
+		w.leg.expire(now)
 	}
-	w.zeekServices(c)
+	w.pipe.Packet(w.ctx, p)
+}
+
+// checkRing runs before each packet or log record: when the datanode ring
+// changed (gossip, or a broken connection suspected locally), every
+// module drops the send-suppression entries of exactly the partitions
+// whose owner changed, so their keys are offered to the new owner and
+// nothing else is sent again.
+func (w *worker) checkRing() {
+	v := w.n.ringVersion.Load()
+	if v == w.ringVer {
+		return
+	}
+	w.ringVer = v
+	ring, _ := w.n.router.Ring(string(RoleDatanode))
+	moved, n := movedPartitions(w.ring, ring, w.n.cfg.Ring.Partitions)
+	w.ring = ring
+	if n == 0 {
+		return
+	}
+	dropped := 0
+	for _, m := range w.n.mods.workers {
+		dropped += m.Moved(moved)
+	}
+	w.ringChanges.Add(1)
+	w.partsMoved.Add(uint64(n))
+	w.dropped2.Add(uint64(dropped))
+	w.n.log.Info().Int("partitions", n).Int("entries", dropped).Msg("dropped cache entries of moved partitions")
+}
+
+// movedPartitions returns, for each of n partitions, whether its owner
+// differs between rings a and b (a nil or empty ring owns nothing), and
+// how many did.
+func movedPartitions(a, b *route.Ring, n int) ([]bool, int) {
+	moved := make([]bool, n)
+	count := 0
+	for p := range moved {
+		if ownerOf(a, p) != ownerOf(b, p) {
+			moved[p] = true
+			count++
+		}
+	}
+	return moved, count
+}
+
+func ownerOf(r *route.Ring, p int) string {
+	if r == nil {
+		return ""
+	}
+	if i := r.PartitionOwner(p); i >= 0 {
+		return r.Member(i)
+	}
+	return ""
 }
 
 func (w *worker) status() *WorkerStatus {
+	c := w.n.moduleCounters()
+	for k, v := range w.leg.counters() {
+		c[k] = v
+	}
 	return &WorkerStatus{
-		Packets:      w.packets.Load(),
-		Malformed:    w.malformed.Load(),
-		NotIP:        w.notIP.Load(),
-		Established:  w.established.Load(),
-		HostsSent:    w.hostsSent.Load(),
-		CacheHits:    w.cacheHits.Load(),
-		CacheSize:    int(w.cacheSize.Load()),
-		SendErrors:   w.sendErrors.Load(),
-		Attempts:     w.attempts.Load(),
-		AttemptsSent: w.attemptsSent.Load(),
-		ServicesSent: w.servicesSent.Load(),
-		CertsSent:    w.certsSent.Load(),
-		Observations: w.observations.Load(),
-		TLS13:        w.tls13.Load(),
-		KernelDrops:  w.dropped.Load(),
-		InputDone:    w.inputDone.Load(),
+		Packets:        w.packets.Load(),
+		Malformed:      w.malformed.Load(),
+		NotIP:          w.notIP.Load(),
+		SendErrors:     w.n.sendErrors.Load(),
+		KernelDrops:    w.dropped.Load(),
+		InputDone:      w.inputDone.Load(),
+		RingChanges:    w.ringChanges.Load(),
+		PartsMoved:     w.partsMoved.Load(),
+		EntriesDropped: w.dropped2.Load(),
+		Counters:       c,
 	}
 }

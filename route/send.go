@@ -80,6 +80,29 @@ func (r *Router) sendHashed(ctx context.Context, pool string, key []byte, ev wir
 	return r.noMembers(r.table.Load(), pool, nil)
 }
 
+// SendPartition is SendHashed for a caller that already computed the
+// key's partition (Ring.Partition, 0 <= part < partitions).
+func (r *Router) SendPartition(ctx context.Context, pool string, part int, ev wire.Event) error {
+	for range maxResolve {
+		t := r.table.Load()
+		pt := t.pool(pool)
+		if pt == nil || pt.owners == nil {
+			return r.noMembers(t, pool, pt)
+		}
+		if part < 0 || part >= len(pt.owners) {
+			return fmt.Errorf("route: partition %d of %d", part, len(pt.owners))
+		}
+		p := pt.owners[part]
+		if p.self {
+			return r.deliverSelf(ctx, ev, pool, int32(part), nil)
+		}
+		if err := p.send(ctx, kindHashed, int32(part), ev, nil); err != errRetry {
+			return err
+		}
+	}
+	return r.noMembers(r.table.Load(), pool, nil)
+}
+
 // SendRoundRobin sends ev to the next live member of pool; if that member
 // fails before acknowledging it, to the one after.
 func (r *Router) SendRoundRobin(ctx context.Context, pool string, ev wire.Event) error {

@@ -161,6 +161,16 @@ func (r *Router) Rings() map[string]RingStatus {
 	return out
 }
 
+// Ring returns pool's current ring, which leaves out locally suspected
+// peers, and its version (+1 per change), or nil and 0 for an unknown
+// pool. Rings are immutable; lock-free.
+func (r *Router) Ring(pool string) (*Ring, uint64) {
+	if pt := r.table.Load().pool(pool); pt != nil {
+		return pt.ring, pt.version
+	}
+	return nil, 0
+}
+
 // PeerStatus describes one peer's connection and queue.
 type PeerStatus struct {
 	Name, Pool, Addr string

@@ -3,6 +3,7 @@ package scan
 import (
 	"cmp"
 	"net/netip"
+	"shoal/notice"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,11 +27,11 @@ func (p portKey) String() string { return PortString(p.port, p.proto) }
 
 // Classification is the result of simple-scan's analyze_unique_hostports.
 type Classification struct {
-	Note  Note   // Scan::Address_Scan, Scan::Port_Scan or Scan::Random_Scan
-	Text  string // e.g. "5 unique hosts on port 23/tcp"
-	Port  uint16 // the single port, when HasP
-	Proto uint8  // its protocol, when HasP
-	HasP  bool   // exactly one port was scanned
+	Note  notice.Note // Scan::Address_Scan, Scan::Port_Scan or Scan::Random_Scan
+	Text  string      // e.g. "5 unique hosts on port 23/tcp"
+	Port  uint16      // the single port, when HasP
+	Proto uint8       // its protocol, when HasP
+	HasP  bool        // exactly one port was scanned
 }
 
 // Classify implements simple-scan's analyze_unique_hostports over a

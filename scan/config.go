@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"shoal/notice"
 	"shoal/site"
 )
 
@@ -23,6 +24,13 @@ const (
 	DefaultSuppression                        = time.Hour        // Notice::default_suppression_interval, known_scanners
 	DefaultWorkerDedup                        = time.Minute      // recent_scan_attempts &create_expire
 	DefaultMaxScanners                        = 1 << 20
+)
+
+// The notes simple-scan raises.
+const (
+	AddressScan notice.Note = "Scan::Address_Scan" // one port (or ≤ 5 ports) over many hosts
+	PortScan    notice.Note = "Scan::Port_Scan"    // many ports on one host (or ≤ 5 hosts)
+	RandomScan  notice.Note = "Scan::Random_Scan"  // many hosts on many ports
 )
 
 // IP protocol numbers accepted in Attempt.Proto.

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"net/netip"
+	"shoal/notice"
 	"time"
 )
 
@@ -113,18 +114,18 @@ func (d *Detector) Now() time.Time {
 //     remote scanner, the unique attempts on this port reach the knock-knock
 //     threshold. The scanner's state is then deleted and the scanner
 //     suppressed until now+Suppression.
-func (d *Detector) Observe(a Attempt, now time.Time) (Notice, bool) {
+func (d *Detector) Observe(a Attempt, now time.Time) (notice.Notice, bool) {
 	t := d.advance(now)
 	d.expire(t)
 	if !a.valid() {
 		d.stats.Invalid++
-		return Notice{}, false
+		return notice.Notice{}, false
 	}
 	d.stats.Attempts++
 	addr := a.scanner()
 	if d.supp.active(addr, t) {
 		d.stats.Ignored++
-		return Notice{}, false
+		return notice.Notice{}, false
 	}
 	s := d.attacks[addr]
 	if s == nil {
@@ -136,7 +137,7 @@ func (d *Detector) Observe(a Attempt, now time.Time) (Notice, bool) {
 	tg := a.target()
 	if !s.targets.add(tg) {
 		d.stats.Duplicates++
-		return Notice{}, false
+		return notice.Notice{}, false
 	}
 	pk := portKey{tg.Port, tg.Proto}
 	portCount := s.ports.inc(pk)
@@ -155,7 +156,7 @@ func (d *Detector) Observe(a Attempt, now time.Time) (Notice, bool) {
 		kk = portCount >= uint32(knock)
 	}
 	if !isScan && !kk {
-		return Notice{}, false
+		return notice.Notice{}, false
 	}
 	n := d.notice(s, local, kk, t)
 	d.removeScanner(s)
@@ -165,19 +166,19 @@ func (d *Detector) Observe(a Attempt, now time.Time) (Notice, bool) {
 }
 
 // notice builds simple-scan's generate_notice for s at network time t.
-func (d *Detector) notice(s *scanner, local, kk bool, t int64) Notice {
+func (d *Detector) notice(s *scanner, local, kk bool, t int64) notice.Notice {
 	c := Classify(s.targets.list)
 	sub := "remote"
 	if local {
 		sub = "local"
 	}
-	n := Notice{
+	n := notice.Notice{
 		TS:          fromNanos(t),
 		Note:        c.Note,
 		Msg:         Message(s.addr, c.Text, time.Duration(t-s.first), kk),
 		Sub:         sub,
 		Src:         s.addr,
-		Actions:     []string{ActionLog},
+		Actions:     []string{notice.ActionLog},
 		EmailDest:   []string{},
 		SuppressFor: d.cfg.Suppression,
 		Identifier:  s.addr.String(),

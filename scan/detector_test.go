@@ -3,6 +3,7 @@ package scan
 import (
 	"errors"
 	"net/netip"
+	"shoal/notice"
 	"strconv"
 	"strings"
 	"testing"
@@ -248,8 +249,8 @@ type obs struct {
 	at              float64
 }
 
-func run(d *Detector, steps []obs) []Notice {
-	var out []Notice
+func run(d *Detector, steps []obs) []notice.Notice {
+	var out []notice.Notice
 	for _, s := range steps {
 		a := Attempt{TS: at(s.at), Scanner: addr(s.scanner), Victim: addr(s.victim), Port: s.port, Proto: 6}
 		if n, ok := d.Observe(a, a.TS); ok {
@@ -280,7 +281,7 @@ func sweepPorts(scanner, victim string, base uint16, n int, start, step float64)
 func TestThresholds(t *testing.T) {
 	type want struct {
 		after int // index (1-based count of attempts) at which the single notice fires; 0 none
-		note  Note
+		note  notice.Note
 		msg   string
 		sub   string
 		p     uint16
@@ -391,7 +392,7 @@ func TestThresholds(t *testing.T) {
 				tc.cfg(&cfg)
 			}
 			d := newDetector(t, cfg)
-			var got []Notice
+			var got []notice.Notice
 			firedAt := 0
 			for i, s := range tc.steps {
 				ns := run(d, []obs{s})

@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"net/netip"
+	"shoal/notice"
 	"strings"
 	"testing"
 	"time"
@@ -226,7 +227,7 @@ func TestNoticeValues(t *testing.T) {
 	cfg.LocalNets = nets(t, "10.0.0.0/24")
 	cfg.LocalScanThreshold = 5
 	d := newDetector(t, cfg)
-	var n Notice
+	var n notice.Notice
 	var ok bool
 	for i := range 5 {
 		n, ok = d.Observe(Attempt{TS: at(float64(i)), Scanner: addr("10.0.0.1"), Victim: host("10.0.", i), Port: 23, Proto: 6}, at(float64(i)))
@@ -234,11 +235,11 @@ func TestNoticeValues(t *testing.T) {
 	if !ok {
 		t.Fatal("no notice")
 	}
-	if len(NoticeFields) != 26 || len(n.Values()) != len(NoticeFields) {
-		t.Fatalf("%d fields, %d values", len(NoticeFields), len(n.Values()))
+	if len(notice.Fields) != 26 || len(n.Values()) != len(notice.Fields) {
+		t.Fatalf("%d fields, %d values", len(notice.Fields), len(n.Values()))
 	}
 	var buf bytes.Buffer
-	w, err := zeeklog.New(&buf, NoticePath, NoticeFields, zeeklog.FormatTSV, time.Unix(0, 0))
+	w, err := zeeklog.New(&buf, notice.Path, notice.Fields, zeeklog.FormatTSV, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,15 +258,15 @@ func TestNoticeValues(t *testing.T) {
 	}
 
 	// Every optional field, set.
-	full := Notice{
-		TS: at(0), UID: "C1", ID: ConnID{OrigH: addr("1.1.1.1"), OrigP: 1, RespH: addr("2.2.2.2"), RespP: 2},
+	full := notice.Notice{
+		TS: at(0), UID: "C1", ID: notice.ConnID{OrigH: addr("1.1.1.1"), OrigP: 1, RespH: addr("2.2.2.2"), RespP: 2},
 		FUID: "F1", FileMimeType: "text/plain", FileDesc: "d", Proto: 17, Note: PortScan, Msg: "m", Sub: "s",
 		Src: addr("1.1.1.1"), Dst: addr("2.2.2.2"), P: 53, HasP: true, N: 7, HasN: true, PeerDescr: "dn-1",
-		Actions: []string{ActionLog}, EmailDest: []string{"a@b"}, SuppressFor: 90 * time.Second,
-		RemoteLocation: Location{CountryCode: "US", Region: "IL", City: "Urbana", Latitude: 40.1, Longitude: -88.2, HasCoords: true},
+		Actions: []string{notice.ActionLog}, EmailDest: []string{"a@b"}, SuppressFor: 90 * time.Second,
+		RemoteLocation: notice.Location{CountryCode: "US", Region: "IL", City: "Urbana", Latitude: 40.1, Longitude: -88.2, HasCoords: true},
 	}
 	buf.Reset()
-	w, _ = zeeklog.New(&buf, NoticePath, NoticeFields, zeeklog.FormatTSV, time.Unix(0, 0))
+	w, _ = zeeklog.New(&buf, notice.Path, notice.Fields, zeeklog.FormatTSV, time.Unix(0, 0))
 	if err := w.Write(full.Values()...); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"shoal/notice"
 	"slices"
 	"testing"
 	"time"
@@ -73,8 +74,8 @@ func randomStream(r *rand.Rand, n int, start time.Time) []Attempt {
 	return out
 }
 
-func observeAll(d *Detector, as []Attempt) []Notice {
-	var out []Notice
+func observeAll(d *Detector, as []Attempt) []notice.Notice {
+	var out []notice.Notice
 	for _, a := range as {
 		if n, ok := d.Observe(a, a.TS); ok {
 			out = append(out, n)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"shoal/internal/zeekdata"
+	"shoal/notice"
 	"slices"
 	"strings"
 	"testing"
@@ -127,12 +128,12 @@ func traceAttempts(t testing.TB, path string) []Attempt {
 }
 
 // noticeColumns renders notices through zeeklog's TSV writer with
-// NoticeFields, reads the log back and projects the columns of the scan
+// notice.Fields, reads the log back and projects the columns of the scan
 // baselines (src, p, note, msg, sub), as zeek-cut would.
-func noticeColumns(t testing.TB, notices []Notice) []string {
+func noticeColumns(t testing.TB, notices []notice.Notice) []string {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := zeeklog.New(&buf, NoticePath, NoticeFields, zeeklog.FormatTSV, time.Unix(0, 0))
+	w, err := zeeklog.New(&buf, notice.Path, notice.Fields, zeeklog.FormatTSV, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestTraces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var notices []Notice
+			var notices []notice.Notice
 			for _, a := range attempts {
 				if n, ok := d.Observe(a, a.TS); ok {
 					notices = append(notices, n)
@@ -241,7 +242,7 @@ func TestTraces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var cluster []Notice
+			var cluster []notice.Notice
 			for _, a := range attempts {
 				if !wf.Allow(a, a.TS) {
 					continue

@@ -78,14 +78,14 @@ func TestSumStatsScale(t *testing.T) {
 	total := 0
 	for _, d := range dns {
 		st := statusGC(t, ctx, d)
-		k := st.Datanode.SumStatsKeys
+		k := int(st.Datanode.Counter("sumstats_keys"))
 		keys[d.Name] = k
 		total += k
 		share := float64(n) / float64(len(dns))
 		dev := (float64(k) - share) / share * 100
 		perKey := float64(st.Memory.HeapAlloc-min(before[d.Name], st.Memory.HeapAlloc)) / float64(max(k, 1))
 		t.Logf("%s: %d keys (%+.1f%% of its share), %d observations, heap %d MiB, %.0f bytes per key",
-			d.Name, k, dev, st.Datanode.Observations, st.Memory.HeapAlloc>>20, perKey)
+			d.Name, k, dev, st.Datanode.Counter("observations"), st.Memory.HeapAlloc>>20, perKey)
 		if dev < -25 || dev > 25 {
 			t.Errorf("%s holds %d keys, %.1f%% away from its share %.0f (want within ±25%%)", d.Name, k, dev, share)
 		}
@@ -110,7 +110,7 @@ func TestSumStatsScale(t *testing.T) {
 		if d == victim {
 			continue
 		}
-		k := statusGC(t, ctx, d).Datanode.SumStatsKeys
+		k := int(statusGC(t, ctx, d).Datanode.Counter("sumstats_keys"))
 		if k != keys[d.Name] {
 			t.Errorf("%s held %d keys before the kill and %d after", d.Name, keys[d.Name], k)
 		}

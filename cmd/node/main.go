@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"shoal/builtin"
 	"shoal/flow"
 	"shoal/gossip"
 	"shoal/ingest"
@@ -68,6 +69,7 @@ func (l *fileFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 type options struct {
 	cfg       node.Config
+	an        builtin.Config // the analyses' configurations
 	logLevel  string
 	truthFile string // --gen-truth
 }
@@ -177,24 +179,26 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if c.Profile, err = gossip.ParseProfile(profile); err != nil {
 		return nil, fmt.Errorf("--gossip-profile: %w", err)
 	}
+	an := &o.an
 	if localNets != "" {
 		if c.Settings.LocalNets, err = site.ParseNets(localNets); err != nil {
 			return nil, fmt.Errorf("--local-nets: %w", err)
 		}
+		an.SetLocalNets(c.Settings.LocalNets)
 	}
-	if c.Settings.HostTracking, err = site.ParseMode(tracking); err != nil {
+	if an.Hosts.Tracking, err = site.ParseMode(tracking); err != nil {
 		return nil, fmt.Errorf("--known-hosts-tracking: %w", err)
 	}
-	if c.Settings.ServiceTracking, err = site.ParseMode(svcTracking); err != nil {
+	if an.Services.Tracking, err = site.ParseMode(svcTracking); err != nil {
 		return nil, fmt.Errorf("--known-services-tracking: %w", err)
 	}
-	if c.Settings.CertTracking, err = site.ParseMode(certTracking); err != nil {
+	if an.Certs.Tracking, err = site.ParseMode(certTracking); err != nil {
 		return nil, fmt.Errorf("--known-certs-tracking: %w", err)
 	}
 	if expire <= 0 {
 		return nil, fmt.Errorf("--known-hosts-expire: must be positive, got %v", expire)
 	}
-	c.Settings.HostExpire = expire
+	an.SetExpire(expire)
 	c.Ring = route.DefaultRingConfig()
 	c.Ring.Partitions = partitions
 	if err := c.Ring.Validate(); err != nil {
@@ -299,6 +303,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
+	o.cfg.Modules = builtin.Modules(o.an)
 	if o.truthFile != "" {
 		f, err := os.Create(o.truthFile)
 		if err != nil {

@@ -68,8 +68,8 @@ func TestFlagsBuildConfig(t *testing.T) {
 	if got := strings.Join(c.Read, " "); got != "a,b.pcap c.pcap" {
 		t.Errorf("read = %q (file names keep their commas)", got)
 	}
-	if c.Ring.Partitions != 101 || c.Settings.HostTracking.String() != "all" || c.Settings.LocalNets.String() != "141.142.0.0/16" {
-		t.Errorf("config = %+v", c)
+	if c.Ring.Partitions != 101 || o.an.Hosts.Tracking.String() != "all" || o.an.Hosts.LocalNets.String() != "141.142.0.0/16" {
+		t.Errorf("config = %+v, analyses %+v", c, o.an)
 	}
 }
 

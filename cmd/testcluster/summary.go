@@ -46,11 +46,11 @@ func (d *demo) summary(c *testcluster.Cluster, final map[string]*node.Status, ex
 		k := "-"
 		switch {
 		case st.Datanode != nil:
-			k = fmt.Sprintf("%d new", st.Datanode.HostsNew)
+			k = fmt.Sprintf("%d new", st.Datanode.Counter("hosts_new"))
 		case st.Manager != nil:
 			k = fmt.Sprintf("%d logged", st.Manager.Records["known_hosts"])
 		case st.Worker != nil:
-			k = fmt.Sprintf("%d sent", st.Worker.HostsSent)
+			k = fmt.Sprintf("%d sent", st.Worker.Counter("hosts_sent"))
 		}
 		end := exits[p.Name]
 		if p == victim {

@@ -42,13 +42,13 @@ func (e Service) append(b []byte) []byte {
 }
 
 func (e *Service) decode(b []byte) error {
-	r := reader{b: b}
-	e.TS = r.varint("ts")
-	e.Host = r.addr("host")
-	e.Port = r.u16("port")
-	e.Proto = r.u8("proto")
-	e.Service = r.str("service")
-	return r.done()
+	r := NewReader(b)
+	e.TS = r.Varint("ts")
+	e.Host = r.Addr("host")
+	e.Port = r.U16("port")
+	e.Proto = r.U8("proto")
+	e.Service = r.Str("service")
+	return r.Done()
 }
 
 // WireType implements Event.
@@ -98,15 +98,15 @@ func (e Cert) append(b []byte) []byte {
 }
 
 func (e *Cert) decode(b []byte) error {
-	r := reader{b: b}
-	e.TS = r.varint("ts")
-	e.Host = r.addr("host")
-	e.Port = r.u16("port")
-	r.fixed("sha1", e.SHA1[:])
-	e.Subject = r.str("subject")
-	e.Issuer = r.str("issuer")
-	e.Serial = r.str("serial")
-	return r.done()
+	r := NewReader(b)
+	e.TS = r.Varint("ts")
+	e.Host = r.Addr("host")
+	e.Port = r.U16("port")
+	r.Fixed("sha1", e.SHA1[:])
+	e.Subject = r.Str("subject")
+	e.Issuer = r.Str("issuer")
+	e.Serial = r.Str("serial")
+	return r.Done()
 }
 
 // WireType implements Event.
@@ -151,13 +151,13 @@ func (e ScanAttempt) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *ScanAttempt) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.TS = r.varint("ts")
-	e.Scanner = r.addr("scanner")
-	e.Victim = r.addr("victim")
-	e.Port = r.u16("port")
-	e.Proto = r.u8("proto")
-	return r.done()
+	r := NewReader(b)
+	e.TS = r.Varint("ts")
+	e.Scanner = r.Addr("scanner")
+	e.Victim = r.Addr("victim")
+	e.Port = r.U16("port")
+	e.Proto = r.U8("proto")
+	return r.Done()
 }
 
 // Notice is a notice.log record. Zero addresses and HasPort=false are unset
@@ -201,27 +201,27 @@ func (e Notice) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *Notice) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.TS = r.varint("ts")
-	e.Note = r.str("note")
-	e.Msg = r.str("msg")
-	e.Sub = r.str("sub")
-	e.Src = r.addr("src")
-	e.Dst = r.addr("dst")
-	e.Port = r.u16("port")
-	e.Proto = r.u8("proto")
-	switch r.u8("has_port") {
+	r := NewReader(b)
+	e.TS = r.Varint("ts")
+	e.Note = r.Str("note")
+	e.Msg = r.Str("msg")
+	e.Sub = r.Str("sub")
+	e.Src = r.Addr("src")
+	e.Dst = r.Addr("dst")
+	e.Port = r.U16("port")
+	e.Proto = r.U8("proto")
+	switch r.U8("has_port") {
 	case 0:
 		e.HasPort = false
 	case 1:
 		e.HasPort = true
 	default:
-		r.fail("has_port", ErrBadValue)
+		r.Fail("has_port", ErrBadValue)
 	}
-	e.Identifier = r.str("identifier")
-	e.SuppressFor = r.varint("suppress_for")
-	e.PeerDescr = r.str("peer_descr")
-	return r.done()
+	e.Identifier = r.Str("identifier")
+	e.SuppressFor = r.Varint("suppress_for")
+	e.PeerDescr = r.Str("peer_descr")
+	return r.Done()
 }
 
 // ScannerReported tells workers that Scanner was reported at TS: they stop
@@ -244,9 +244,9 @@ func (e ScannerReported) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *ScannerReported) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.TS = r.varint("ts")
-	e.Scanner = r.addr("scanner")
-	e.Until = r.varint("until")
-	return r.done()
+	r := NewReader(b)
+	e.TS = r.Varint("ts")
+	e.Scanner = r.Addr("scanner")
+	e.Until = r.Varint("until")
+	return r.Done()
 }

@@ -47,7 +47,7 @@ func (e Observation) AppendWire(b []byte) []byte {
 	case ObsNum:
 		b = binary.AppendUvarint(b, e.Num)
 	case ObsDbl:
-		b = appendF64(b, e.Dbl)
+		b = AppendF64(b, e.Dbl)
 	case ObsStr:
 		b = AppendString(b, e.Str)
 	}
@@ -56,25 +56,25 @@ func (e Observation) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *Observation) DecodeWire(b []byte) error {
-	r := reader{b: b}
+	r := NewReader(b)
 	*e = Observation{}
-	e.TS = r.varint("ts")
-	e.Stream = r.str("stream")
-	e.KeyHost = r.addr("key host")
-	e.KeyStr = r.str("key str")
-	e.Kind = r.u8("kind")
+	e.TS = r.Varint("ts")
+	e.Stream = r.Str("stream")
+	e.KeyHost = r.Addr("key host")
+	e.KeyStr = r.Str("key str")
+	e.Kind = r.U8("kind")
 	switch e.Kind {
 	case ObsNone:
 	case ObsNum:
-		e.Num = r.uvarint("num")
+		e.Num = r.Uvarint("num")
 	case ObsDbl:
-		e.Dbl = r.f64("dbl")
+		e.Dbl = r.F64("dbl")
 	case ObsStr:
-		e.Str = r.str("str")
+		e.Str = r.Str("str")
 	default:
-		r.fail("kind", ErrBadValue)
+		r.Fail("kind", ErrBadValue)
 	}
-	return r.done()
+	return r.Done()
 }
 
 // Output kinds, as sumstats.OutputKind.
@@ -110,7 +110,7 @@ func (e SumStatsOutput) AppendWire(b []byte) []byte {
 	b = binary.AppendVarint(b, e.Start)
 	b = binary.AppendVarint(b, e.End)
 	b = binary.AppendUvarint(b, uint64(e.Threshold))
-	b = appendF64(b, e.Value)
+	b = AppendF64(b, e.Value)
 	b = binary.AppendUvarint(b, e.Epoch)
 	b = binary.AppendUvarint(b, uint64(len(e.Result)))
 	return append(b, e.Result...)
@@ -118,25 +118,25 @@ func (e SumStatsOutput) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder. Result is a copy.
 func (e *SumStatsOutput) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.Kind = r.u8("kind")
+	r := NewReader(b)
+	e.Kind = r.U8("kind")
 	if e.Kind > OutEpochFinished {
-		r.fail("kind", ErrBadValue)
+		r.Fail("kind", ErrBadValue)
 	}
-	e.Def = r.str("def")
-	e.KeyHost = r.addr("key host")
-	e.KeyStr = r.str("key str")
-	e.Start = r.varint("start")
-	e.End = r.varint("end")
-	t := r.uvarint("threshold")
+	e.Def = r.Str("def")
+	e.KeyHost = r.Addr("key host")
+	e.KeyStr = r.Str("key str")
+	e.Start = r.Varint("start")
+	e.End = r.Varint("end")
+	t := r.Uvarint("threshold")
 	if t > 1<<31 {
-		r.fail("threshold", ErrBadValue)
+		r.Fail("threshold", ErrBadValue)
 	}
 	e.Threshold = uint32(t)
-	e.Value = r.f64("value")
-	e.Epoch = r.uvarint("epoch")
-	e.Result = r.bytes("result")
-	return r.done()
+	e.Value = r.F64("value")
+	e.Epoch = r.Uvarint("epoch")
+	e.Result = r.Bytes("result")
+	return r.Done()
 }
 
 // NextEpoch ends the current manual epoch of sumstat Def on every datanode.
@@ -159,11 +159,11 @@ func (e NextEpoch) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *NextEpoch) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.Def = r.str("def")
-	e.TS = r.varint("ts")
-	e.Epoch = r.uvarint("epoch")
-	return r.done()
+	r := NewReader(b)
+	e.Def = r.Str("def")
+	e.TS = r.Varint("ts")
+	e.Epoch = r.Uvarint("epoch")
+	return r.Done()
 }
 
 // Event types of on-demand SumStats lookups.
@@ -193,12 +193,12 @@ func (e Lookup) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder.
 func (e *Lookup) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.ID = r.uvarint("id")
-	e.Def = r.str("def")
-	e.KeyHost = r.addr("key host")
-	e.KeyStr = r.str("key str")
-	return r.done()
+	r := NewReader(b)
+	e.ID = r.Uvarint("id")
+	e.Def = r.Str("def")
+	e.KeyHost = r.Addr("key host")
+	e.KeyStr = r.Str("key str")
+	return r.Done()
 }
 
 // LookupReply answers Lookup ID: the encoded sumstats.Result, or Found
@@ -228,17 +228,17 @@ func (e LookupReply) AppendWire(b []byte) []byte {
 
 // DecodeWire implements Decoder. Result is a copy.
 func (e *LookupReply) DecodeWire(b []byte) error {
-	r := reader{b: b}
-	e.ID = r.uvarint("id")
-	switch r.u8("found") {
+	r := NewReader(b)
+	e.ID = r.Uvarint("id")
+	switch r.U8("found") {
 	case 0:
 		e.Found = false
 	case 1:
 		e.Found = true
 	default:
-		r.fail("found", ErrBadValue)
+		r.Fail("found", ErrBadValue)
 	}
-	e.Err = r.str("err")
-	e.Result = r.bytes("result")
-	return r.done()
+	e.Err = r.Str("err")
+	e.Result = r.Bytes("result")
+	return r.Done()
 }

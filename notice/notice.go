@@ -1,4 +1,4 @@
-package scan
+package notice
 
 import (
 	"net/netip"
@@ -9,13 +9,6 @@ import (
 
 // Note is a Zeek Notice::Type name as notice.log writes it.
 type Note string
-
-// The notes simple-scan raises.
-const (
-	AddressScan Note = "Scan::Address_Scan" // one port (or ≤ 5 ports) over many hosts
-	PortScan    Note = "Scan::Port_Scan"    // many ports on one host (or ≤ 5 hosts)
-	RandomScan  Note = "Scan::Random_Scan"  // many hosts on many ports
-)
 
 // ActionLog is the notice action every logged notice carries.
 const ActionLog = "Notice::ACTION_LOG"
@@ -43,34 +36,34 @@ type Location struct {
 // shared when copied, so treat them as read-only.
 type Notice struct {
 	TS             time.Time     // network time of the notice
-	UID            string        // connection uid; unset for scan notices
-	ID             ConnID        // unset for scan notices
-	FUID           string        // unset for scan notices
-	FileMimeType   string        // unset for scan notices
-	FileDesc       string        // unset for scan notices
+	UID            string        // connection uid
+	ID             ConnID        // the connection
+	FUID           string        // file id
+	FileMimeType   string        // file MIME type
+	FileDesc       string        // file description
 	Proto          uint8         // transport of P (IP protocol number); 0 is unset
-	Note           Note          // Scan::Address_Scan, Scan::Port_Scan or Scan::Random_Scan
-	Msg            string        // "<scanner> scanned at least ... in <m>m<s>s", "kk: " first for knock-knock
-	Sub            string        // "local" or "remote": the scanner's side
-	Src            netip.Addr    // the scanner
-	Dst            netip.Addr    // unset for scan notices
-	P              uint16        // the single scanned port of an Address_Scan, when HasP
+	Note           Note          // the notice type, Scan::Address_Scan for instance
+	Msg            string        // human-readable message
+	Sub            string        // sub-message (simple-scan: "local" or "remote")
+	Src            netip.Addr    // source address
+	Dst            netip.Addr    // destination address
+	P              uint16        // port, when HasP
 	HasP           bool          // whether P is set
-	N              uint64        // unset for scan notices (when !HasN)
+	N              uint64        // a count, when HasN
 	HasN           bool          // whether N is set
 	PeerDescr      string        // the node that raised it (Zeek: Cluster::node); unset standalone
-	Actions        []string      // {Notice::ACTION_LOG}
-	EmailDest      []string      // empty set
-	SuppressFor    time.Duration // suppression interval (Config.Suppression)
-	RemoteLocation Location      // unset for scan notices
-	Identifier     string        // suppression identifier (the scanner's address); not logged
+	Actions        []string      // the actions taken ({Notice::ACTION_LOG})
+	EmailDest      []string      // addresses mailed (none)
+	SuppressFor    time.Duration // how long notices with the same Note and Identifier are suppressed
+	RemoteLocation Location      // where Src is
+	Identifier     string        // $identifier: what makes two notices the same for suppression; not logged
 }
 
-// NoticeFields are the columns of Zeek's notice.log (current Zeek, with
+// Fields are the columns of Zeek's notice.log (current Zeek, with
 // the remote_location columns that base/frameworks/notice/actions/add-geodata
 // adds), in order, with their Zeek types. Notice.Values returns one value per
 // field. The slice is shared: do not modify it.
-var NoticeFields = []zeeklog.Field{
+var Fields = []zeeklog.Field{
 	{Name: "ts", Type: "time"},
 	{Name: "uid", Type: "string"},
 	{Name: "id.orig_h", Type: "addr"},
@@ -99,8 +92,8 @@ var NoticeFields = []zeeklog.Field{
 	{Name: "remote_location.longitude", Type: "double"},
 }
 
-// NoticePath is the log path (stream name) of notice.log.
-const NoticePath = "notice"
+// Path is the log path (stream name) of notice.log.
+const Path = "notice"
 
 // optString returns s, or Unset() for "".
 func optString(s string) zeeklog.Value {
@@ -111,10 +104,10 @@ func optString(s string) zeeklog.Value {
 }
 
 // Values returns the record for zeeklog.Writer.Write, one value per entry of
-// NoticeFields. The set values share n.Actions and n.EmailDest. Values is
+// Fields. The set values share n.Actions and n.EmailDest. Values is
 // safe for concurrent use on distinct or unchanging Notices.
 func (n *Notice) Values() []zeeklog.Value {
-	v := make([]zeeklog.Value, 0, len(NoticeFields))
+	v := make([]zeeklog.Value, 0, len(Fields))
 	v = append(v, zeeklog.Time(n.TS), optString(n.UID))
 	if n.ID.OrigH.IsValid() {
 		v = append(v, zeeklog.Addr(n.ID.OrigH), zeeklog.Port(n.ID.OrigP), zeeklog.Addr(n.ID.RespH), zeeklog.Port(n.ID.RespP))
@@ -149,4 +142,17 @@ func (n *Notice) Values() []zeeklog.Value {
 		v = append(v, zeeklog.Unset(), zeeklog.Unset())
 	}
 	return v
+}
+
+// protoName returns Zeek's transport_proto name of an IP protocol.
+func protoName(p uint8) string {
+	switch p {
+	case 6, 0:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1, 58:
+		return "icmp"
+	}
+	return "unknown"
 }
