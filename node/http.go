@@ -119,6 +119,7 @@ func (n *Node) Status() *Status {
 	runtime.ReadMemStats(&ms)
 	st.Memory = MemoryStatus{HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, Sys: ms.Sys}
 	s := n.router.Stats()
+	st.Transport = s
 	st.Counters = Counters{
 		Sent: s.Sent, Received: s.Received, Acknowledged: s.Acked, Dropped: s.Dropped, DroppedFull: s.DroppedFull,
 		Rerouted: s.Rerouted, NoMembers: s.NoMembers, Batches: s.Batches, Writes: s.Writes, BadFrames: s.BadFrames,

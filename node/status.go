@@ -1,6 +1,10 @@
 package node
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"shoal/route"
+)
 
 // Status is the JSON document served at GET /status. Field names are stable:
 // testcluster and `node members` parse them.
@@ -18,6 +22,7 @@ type Status struct {
 	Rings     map[string]RingStatus `json:"rings"`
 	Peers     []PeerStatus          `json:"peers"`
 	Counters  Counters              `json:"counters"`
+	Transport route.Stats           `json:"transport"` // every event-transport counter
 	Failovers []FailoverStatus      `json:"failovers"`
 	Memory    MemoryStatus          `json:"memory"`
 

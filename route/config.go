@@ -21,7 +21,12 @@ const (
 	DefaultAckTimeout        = 5 * time.Second
 	DefaultReconnectInterval = 100 * time.Millisecond
 	DefaultBusyBackoff       = 10 * time.Millisecond
-	DefaultMaxBusyBackoff    = time.Second
+	// DefaultMaxHandshakesPerSource bounds the connections from one
+	// source address that have not completed their handshake.
+	DefaultMaxHandshakesPerSource = 32
+	// DefaultMaxInbound bounds the inbound connections.
+	DefaultMaxInbound     = 4096
+	DefaultMaxBusyBackoff = time.Second
 	// DefaultDialTimeout bounds one dial when Config.Dial is nil.
 	DefaultDialTimeout = time.Second
 	// maxReconnectBackoff caps the doubling backoff between dials.
@@ -138,6 +143,22 @@ type Config struct {
 	// peer that keeps answering, if only busy, never times out), or a
 	// handshake or write that takes this long, is suspected (default 5s).
 	AckTimeout time.Duration
+	// HandshakeTimeout bounds, on both ends, the transport's handshake
+	// (TLS) and the hello exchange of a connection, and every write
+	// (default AckTimeout). An inbound connection that has not completed
+	// its hello by then is closed and counted (Stats.HandshakeTimeouts).
+	HandshakeTimeout time.Duration
+	// FrameTimeout: once the first byte of a frame has arrived, the whole
+	// frame must arrive within this (default HandshakeTimeout), or the
+	// connection is closed and counted (Stats.FrameTimeouts). A
+	// connection may stay idle between frames.
+	FrameTimeout time.Duration
+	// MaxHandshakesPerSource bounds the inbound connections from one
+	// source IP address that have not completed their handshake (default
+	// 32); MaxInbound bounds all inbound connections (default 4096).
+	// Connections beyond either are closed at once and counted
+	// (Stats.InboundRefused).
+	MaxHandshakesPerSource, MaxInbound int
 	// ReconnectInterval is the first backoff between dials to a suspect
 	// peer; it doubles on each failure up to 16x (default 100ms).
 	ReconnectInterval time.Duration
@@ -171,6 +192,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = c.AckTimeout
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = c.HandshakeTimeout
+	}
+	if c.MaxHandshakesPerSource == 0 {
+		c.MaxHandshakesPerSource = DefaultMaxHandshakesPerSource
+	}
+	if c.MaxInbound == 0 {
+		c.MaxInbound = DefaultMaxInbound
 	}
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = DefaultReconnectInterval
@@ -233,6 +266,12 @@ func (c Config) Validate() error {
 	}
 	if c.ReconnectInterval < 0 {
 		bad("negative reconnect interval")
+	}
+	if c.HandshakeTimeout < 0 || c.FrameTimeout < 0 {
+		bad("negative handshake or frame timeout")
+	}
+	if c.MaxHandshakesPerSource < 0 || c.MaxInbound < 0 {
+		bad("negative connection limit")
 	}
 	if c.BusyBackoff < 0 || c.MaxBusyBackoff < c.BusyBackoff {
 		bad("busy backoff %v, max %v: want 0 <= backoff <= max", c.BusyBackoff, c.MaxBusyBackoff)

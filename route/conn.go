@@ -75,9 +75,10 @@ func (p *peer) sleep(d time.Duration) bool {
 	}
 }
 
-// handshakeTimeout bounds dialing plus the hello exchange.
+// handshakeTimeout bounds dialing, the transport's handshake and the
+// hello exchange, and every write.
 func (r *Router) handshakeTimeout() time.Duration {
-	return max(r.cfg.AckTimeout, 10*time.Millisecond)
+	return max(r.cfg.HandshakeTimeout, 10*time.Millisecond)
 }
 
 // connect dials the peer and exchanges hellos; the peer must answer with
@@ -105,7 +106,7 @@ func (p *peer) connect() (net.Conn, *frameReader, error) {
 	if _, err := c.Write(wire.AppendHello(nil, r.hello)); err != nil {
 		return fail(fmt.Errorf("route: hello to %s: %w", p.addr, err))
 	}
-	fr := newFrameReader(c, r.maxAck, 512)
+	fr := newFrameReader(c, maxHelloBody)
 	f, err := fr.next()
 	if err != nil {
 		return fail(fmt.Errorf("route: hello from %s: %w", p.addr, err))
@@ -124,6 +125,7 @@ func (p *peer) connect() (net.Conn, *frameReader, error) {
 		return fail(fmt.Errorf("%w: %s: %w", errRefused, p.addr, err))
 	}
 	_ = c.SetDeadline(time.Time{})
+	fr.limit(r.maxAck, r.cfg.FrameTimeout)
 	return c, fr, nil
 }
 
@@ -213,6 +215,9 @@ func (p *peer) readAcks(fr *frameReader, gen uint64) error {
 	for {
 		f, err := fr.next()
 		if err != nil {
+			if errors.Is(err, errFrameTimeout) {
+				r.stats.frameTimeouts.Add(1)
+			}
 			return fmt.Errorf("route: read from %s: %w", p.name, err)
 		}
 		if a, err = f.Ack(a.Runs); err == nil {

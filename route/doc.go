@@ -71,8 +71,9 @@
 //
 //   - FlushDelay (1ms): the longest an event waits for its batch to fill
 //     behind a busy writer; an idle writer writes at once.
-//   - Handshake deadline (AckTimeout): dial, transport handshake and hello
-//     exchange, on both ends.
+//   - HandshakeTimeout (AckTimeout): dial, transport handshake and hello
+//     exchange, on both ends; also bounds every write.
+//   - FrameTimeout (HandshakeTimeout): a started frame must arrive whole.
 //   - AckTimeout (5s): a peer that leaves a written batch unanswered this
 //     long, counted from the write or from its last answer if later, is
 //     suspected. A receiver answers a slow burst in parts at least every
@@ -90,6 +91,27 @@
 // of suspecting it: a slow manager never looks like a dead datanode. A
 // datanode that is itself stopped or dead answers nothing and is suspected
 // after AckTimeout (or at once, when its connection breaks).
+//
+// # Bounded memory before trust
+//
+// What an unauthenticated remote end can make a node hold is bounded:
+//
+//   - An inbound connection must complete the transport's handshake and
+//     the hello within HandshakeTimeout of being accepted; until then its
+//     frames may be no larger than a hello. At most MaxHandshakesPerSource
+//     handshakes run at once per source IP, and MaxInbound connections in
+//     all; more are closed at once.
+//   - Every frame must arrive whole within FrameTimeout of its first byte
+//     (a read deadline per frame); a connection may be idle between frames.
+//   - A connection's read buffer starts at 512 bytes and grows only when it
+//     is full of bytes actually received (at most doubling), never with a
+//     length a peer claims.
+//
+// Each refusal is counted (Stats.InboundRefused, HandshakeTimeouts,
+// FrameTimeouts, BadFrames, Refused) and logged at a rate limit. Without an
+// authenticating Transport the hello is only a claim: these bounds are what
+// protects a node; with TLS, nothing gets past the handshake without a
+// certificate.
 //
 // # Peer lifecycle
 //

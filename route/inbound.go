@@ -32,32 +32,81 @@ func (r *Router) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		if !r.trackInbound(c) || !r.goRoutine(func() { r.serveInbound(c) }) {
+		src, err := r.admitInbound(c)
+		if err != nil {
 			_ = c.Close()
-			r.untrackInbound(c)
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			r.stats.inboundRefused.Add(1)
+			if ok, n := r.limit.allow("refused " + src); ok {
+				r.log.Warn().Err(err).Str("source", src).Int("suppressed", n).Msg("inbound connection refused")
+			}
+			continue
+		}
+		if !r.goRoutine(func() { r.serveInbound(c, src) }) {
+			_ = c.Close()
+			r.untrackInbound(c, src, true)
 			return
 		}
 	}
 }
 
-func (r *Router) trackInbound(c net.Conn) bool {
-	r.imu.Lock()
-	defer r.imu.Unlock()
-	if r.closed.Load() {
-		return false
+// Inbound limits.
+var (
+	errTooManyInbound    = errors.New("route: too many inbound connections")
+	errTooManyHandshakes = errors.New("route: too many handshakes from one source")
+)
+
+// sourceOf is the host part of a remote address (the whole address when it
+// has no port).
+func sourceOf(a net.Addr) string {
+	s := a.String()
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
 	}
-	r.inbound[c] = struct{}{}
-	return true
+	return s
 }
 
-func (r *Router) untrackInbound(c net.Conn) {
+// admitInbound registers a new inbound connection, within MaxInbound
+// connections and MaxHandshakesPerSource handshakes from its source.
+func (r *Router) admitInbound(c net.Conn) (src string, err error) {
+	src = sourceOf(c.RemoteAddr())
+	r.imu.Lock()
+	defer r.imu.Unlock()
+	switch {
+	case r.closed.Load():
+		return src, ErrClosed
+	case len(r.inbound) >= r.cfg.MaxInbound:
+		return src, fmt.Errorf("%w: %d", errTooManyInbound, len(r.inbound))
+	case r.handshaking[src] >= r.cfg.MaxHandshakesPerSource:
+		return src, fmt.Errorf("%w: %d from %s", errTooManyHandshakes, r.handshaking[src], src)
+	}
+	r.inbound[c] = struct{}{}
+	r.handshaking[src]++
+	return src, nil
+}
+
+// handshakeDone ends the handshake of a connection from src.
+func (r *Router) handshakeDone(src string) {
+	r.imu.Lock()
+	defer r.imu.Unlock()
+	if r.handshaking[src]--; r.handshaking[src] <= 0 {
+		delete(r.handshaking, src)
+	}
+}
+
+func (r *Router) untrackInbound(c net.Conn, src string, handshaking bool) {
+	if handshaking {
+		r.handshakeDone(src)
+	}
 	r.imu.Lock()
 	defer r.imu.Unlock()
 	delete(r.inbound, c)
 }
 
-// badFrame counts and logs, at a rate limit, a protocol violation on an
-// inbound connection.
+// badFrame counts and logs, at a rate limit per source, a protocol
+// violation on an inbound connection.
 func (r *Router) badFrame(remote string, err error) {
 	r.stats.badFrames.Add(1)
 	if ok, n := r.limit.allow("bad_frame " + remote); ok {
@@ -67,15 +116,17 @@ func (r *Router) badFrame(remote string, err error) {
 
 // serveInbound runs one inbound connection: hello exchange, then batches
 // delivered in order, committed and acknowledged once per read burst.
-func (r *Router) serveInbound(c net.Conn) {
-	defer r.untrackInbound(c)
+func (r *Router) serveInbound(c net.Conn, src string) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
-	fr := newFrameReader(c, r.cfg.MaxFrameSize, 64<<10)
-	from, ok := r.acceptHello(c, fr, remote)
+	fr := newFrameReader(c, maxHelloBody)
+	from, ok := r.acceptHello(c, fr, src)
+	r.handshakeDone(src)
+	defer r.untrackInbound(c, src, false)
 	if !ok {
 		return
 	}
+	fr.limit(r.cfg.MaxFrameSize, r.cfg.FrameTimeout)
 	log := r.log.With().Str("peer", from.Name).Str("remote", remote).Logger()
 	log.Debug().Msg("inbound connection")
 
@@ -108,7 +159,7 @@ func (r *Router) serveInbound(c net.Conn) {
 				err = badFrameError{err}
 			}
 			if err != nil {
-				r.badFrame(remote, err)
+				r.badFrame(src, err)
 				return
 			}
 			break
@@ -128,6 +179,13 @@ func (r *Router) serveInbound(c net.Conn) {
 			}
 		}
 		if err := fr.fill(); err != nil {
+			if errors.Is(err, errFrameTimeout) {
+				r.stats.frameTimeouts.Add(1)
+				if ok, n := r.limit.allow("frame_timeout " + src); ok {
+					log.Warn().Err(err).Int("suppressed", n).Msg("frame timeout, closing connection")
+				}
+				return
+			}
 			log.Debug().Err(err).Msg("inbound connection closed")
 			return
 		}
@@ -136,7 +194,7 @@ func (r *Router) serveInbound(c net.Conn) {
 
 // acceptHello reads the peer's hello within the handshake deadline, lets
 // the transport verify it, and answers with this node's hello.
-func (r *Router) acceptHello(c net.Conn, fr *frameReader, remote string) (Sender, bool) {
+func (r *Router) acceptHello(c net.Conn, fr *frameReader, src string) (Sender, bool) {
 	_ = c.SetDeadline(time.Now().Add(r.handshakeTimeout()))
 	var h wire.Hello
 	f, err := fr.next()
@@ -149,23 +207,30 @@ func (r *Router) acceptHello(c net.Conn, fr *frameReader, remote string) (Sender
 		}
 	}
 	if err != nil {
-		if errors.As(err, new(badFrameError)) {
-			r.badFrame(remote, err)
-		} else {
-			r.log.Debug().Err(err).Str("remote", remote).Msg("inbound handshake failed")
+		var ne net.Error
+		switch {
+		case errors.As(err, new(badFrameError)):
+			r.badFrame(src, err)
+		case errors.As(err, &ne) && ne.Timeout():
+			r.stats.handshakeTimeouts.Add(1)
+			if ok, n := r.limit.allow("handshake_timeout " + src); ok {
+				r.log.Warn().Err(err).Str("source", src).Int("suppressed", n).Msg("handshake timeout, closing connection")
+			}
+		default:
+			r.log.Debug().Err(err).Str("source", src).Msg("inbound handshake failed")
 		}
 		return Sender{}, false
 	}
 	if err := r.cfg.Transport.Verify(c, Peer{Name: h.Name, Pool: h.Pool, BootID: h.BootID}); err != nil {
 		r.stats.refused.Add(1)
-		if ok, n := r.limit.allow("refused " + remote); ok {
-			r.log.Warn().Err(err).Str("remote", remote).Str("peer", h.Name).Str("pool", h.Pool).Int("suppressed", n).
-				Msg("inbound connection refused")
+		if ok, n := r.limit.allow("refused " + src); ok {
+			r.log.Warn().Err(err).Str("source", src).Str("peer", h.Name).Str("pool", h.Pool).Int("suppressed", n).
+				Msg("inbound hello refused")
 		}
 		return Sender{}, false
 	}
 	if _, err := c.Write(wire.AppendHello(nil, r.hello)); err != nil {
-		r.log.Debug().Err(err).Str("remote", remote).Msg("inbound handshake failed")
+		r.log.Debug().Err(err).Str("source", src).Msg("inbound handshake failed")
 		return Sender{}, false
 	}
 	_ = c.SetDeadline(time.Time{})

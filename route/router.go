@@ -46,8 +46,9 @@ type Router struct {
 	failovers []*failoverRec
 	awaiting  atomic.Int32 // failovers still waiting for FirstAckAt
 
-	imu     sync.Mutex
-	inbound map[net.Conn]struct{}
+	imu         sync.Mutex
+	inbound     map[net.Conn]struct{}
+	handshaking map[string]int // inbound handshakes in progress by source IP
 
 	gmu     sync.Mutex
 	wg      sync.WaitGroup
@@ -89,14 +90,15 @@ func New(cfg Config) (*Router, error) {
 		maxEvent: cfg.MaxFrameSize - 8 - 2*binaryMaxVarint,
 		// An ack answers at most MaxFrameSize bytes of events with runs
 		// of at most 11 bytes per event of at least 2 (inbound.go).
-		maxAck:   min(8*cfg.MaxFrameSize, 1<<30),
-		selfFrom: Sender{Name: cfg.Name, Pool: cfg.Pool},
-		parkCh:   make(chan struct{}, 1),
-		view:     make(map[string]*peer),
-		pools:    make(map[string]*poolState),
-		inbound:  make(map[net.Conn]struct{}),
-		limit:    newLimiter(10 * time.Second),
-		drainCh:  make(chan struct{}),
+		maxAck:      min(8*cfg.MaxFrameSize, 1<<30),
+		selfFrom:    Sender{Name: cfg.Name, Pool: cfg.Pool},
+		parkCh:      make(chan struct{}, 1),
+		view:        make(map[string]*peer),
+		pools:       make(map[string]*poolState),
+		inbound:     make(map[net.Conn]struct{}),
+		handshaking: make(map[string]int),
+		limit:       newLimiter(10 * time.Second),
+		drainCh:     make(chan struct{}),
 	}
 	r.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
 	r.ctx, r.cancel = context.WithCancel(context.Background())

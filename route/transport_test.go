@@ -353,7 +353,7 @@ func stubPeer(t *testing.T, name string, boot uint64) (addr string) {
 				continue
 			}
 			first = c
-			fr := newFrameReader(c, 1<<20, 512)
+			fr := newFrameReader(c, 1<<20)
 			if _, err := fr.next(); err != nil {
 				t.Errorf("stub hello: %v", err)
 				return
