@@ -40,7 +40,7 @@ func runChaos(ctx context.Context, cfg config, stdout io.Writer, log zerolog.Log
 		return 2
 	}
 	faults, err := chaos.Plan(chaos.Config{Seed: cfg.seed, Duration: cfg.duration, Kinds: kinds,
-		Managers: cfg.managers, Datanodes: cfg.datanodes})
+		Managers: cfg.managers, Datanodes: cfg.datanodes, Workers: cfg.workers})
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return 2

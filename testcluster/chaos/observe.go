@@ -48,22 +48,30 @@ func (o *observer) note(e Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	at := o.start.Add(e.At)
-	if begin, ok := o.open[e.Fault.Target]; ok {
-		o.windows[e.Fault.Target] = append(o.windows[e.Fault.Target], [2]time.Time{begin, at})
-		delete(o.open, e.Fault.Target)
-		return
+	for _, name := range []string{e.Fault.Target, e.Fault.With} {
+		if name == "" {
+			continue
+		}
+		if begin, ok := o.open[name]; ok {
+			o.windows[name] = append(o.windows[name], [2]time.Time{begin, at})
+			delete(o.open, name)
+			continue
+		}
+		o.open[name] = at
 	}
-	o.open[e.Fault.Target] = at
 }
 
-// explained reports whether a suspicion of dn at t falls in a fault on dn.
-func (o *observer) explainedLocked(dn string, t time.Time) bool {
-	if begin, ok := o.open[dn]; ok && !t.Before(begin) {
-		return true
-	}
-	for _, w := range o.windows[dn] {
-		if !t.Before(w[0]) && !t.After(w[1].Add(suspicionGrace)) {
+// explainedLocked reports whether a suspicion of dn by worker at t falls
+// in a fault on dn, or in a split that cut worker off from it.
+func (o *observer) explainedLocked(dn, worker string, t time.Time) bool {
+	for _, name := range []string{dn, worker} {
+		if begin, ok := o.open[name]; ok && !t.Before(begin) {
 			return true
+		}
+		for _, w := range o.windows[name] {
+			if !t.Before(w[0]) && !t.After(w[1].Add(suspicionGrace)) {
+				return true
+			}
 		}
 	}
 	return false
@@ -111,7 +119,7 @@ func (o *observer) poll(ctx context.Context) {
 			if err != nil {
 				at = now
 			}
-			if !o.explainedLocked(f.Peer, at) {
+			if !o.explainedLocked(f.Peer, w.Name, at) {
 				o.unexplained = append(o.unexplained, fmt.Sprintf("%s lost its connection to %s at +%s, with no fault on %s",
 					w.Name, f.Peer, at.Sub(o.start).Round(time.Millisecond), f.Peer))
 			}
@@ -129,7 +137,7 @@ func (o *observer) poll(ctx context.Context) {
 				continue
 			}
 			o.seen[key] = true
-			if !o.explainedLocked(m.Name, now) {
+			if !o.explainedLocked(m.Name, w.Name, now) {
 				o.unexplained = append(o.unexplained, fmt.Sprintf("%s saw %s %s at +%s, with no fault on %s",
 					w.Name, m.Name, m.State, now.Sub(o.start).Round(time.Millisecond), m.Name))
 			}

@@ -18,7 +18,7 @@ type Event struct {
 }
 
 func (e Event) String() string {
-	s := fmt.Sprintf("%8s  %-18s %-12s %s", fmtOffset(e.At), e.Fault.Kind, e.Fault.Target, e.Action)
+	s := fmt.Sprintf("%8s  %-18s %-12s %s", fmtOffset(e.At), e.Fault.Kind, e.Fault.nodes(), e.Action)
 	if e.Err != nil {
 		s += ": FAILED: " + e.Err.Error()
 	}
@@ -29,8 +29,8 @@ func (e Event) String() string {
 // start+Fault.End(), calling report after every action. It returns when the
 // last fault has ended, or at the first action that fails (the faulted node
 // is then brought back as far as possible), or when ctx ends.
-// testcluster.Options must allow the kinds: Netns for partitions,
-// ManagerDisk for a full disk.
+// testcluster.Options must allow the kinds: Netns for partitions and
+// splits, ManagerDisk for a full disk.
 func Run(ctx context.Context, c *testcluster.Cluster, faults []Fault, start time.Time, report func(Event)) error {
 	for _, f := range faults {
 		if err := sleepUntil(ctx, start.Add(f.At)); err != nil {
@@ -94,6 +94,16 @@ func apply(ctx context.Context, c *testcluster.Cluster, f Fault, start time.Time
 		}
 		werr := wait()
 		return errors.Join(werr, act("link up", func() error { return c.Reconnect(p) }))
+	case SplitDatanode:
+		w := c.Node(f.With)
+		if w == nil {
+			return fmt.Errorf("no node %s", f.With)
+		}
+		if err := act("split", func() error { return c.Split(p, w) }); err != nil {
+			return errors.Join(err, c.Heal())
+		}
+		werr := wait()
+		return errors.Join(werr, act("heal", c.Heal))
 	case DiskFull:
 		at := time.Since(start)
 		n, err := c.FillDisk(p)

@@ -38,9 +38,10 @@ func runMain(m *testing.M) int {
 }
 
 // TestRunEveryKind applies one fault of every kind to a real cluster (nodes
-// in namespaces, the manager on a small disk): every action succeeds, in
-// schedule order and on time, and afterwards the cluster, grown by the added
-// datanode, converges with every node back.
+// in namespaces, the manager on a small disk, two workers on light
+// generated traffic): every action succeeds, in schedule order and on time,
+// and afterwards the cluster, grown by the added datanode, converges with
+// every node back.
 func TestRunEveryKind(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, tmpfs mounts)")
@@ -48,7 +49,8 @@ func TestRunEveryKind(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	c, err := testcluster.Start(ctx, testcluster.Options{
-		Binary: nodeBin, Dir: t.TempDir(), Managers: 1, Datanodes: 2,
+		Binary: nodeBin, Dir: t.TempDir(), Managers: 1, Datanodes: 2, Workers: 2,
+		Args:  map[string][]string{testcluster.RoleWorker: {"--generate", "--gen-rate=100"}},
 		Netns: true, ManagerDisk: 16 << 20, Logger: zerolog.New(zerolog.NewTestWriter(t)),
 	})
 	if err != nil {
@@ -76,6 +78,9 @@ func TestRunEveryKind(t *testing.T) {
 			f.Target, f.For = "datanode-3", 0
 		case !k.Manager():
 			f.Target = fmt.Sprintf("datanode-%d", 1+i%2)
+		}
+		if k == chaos.SplitDatanode {
+			f.With = "worker-1"
 		}
 		faults = append(faults, f)
 		at = f.End() + time.Second
@@ -121,7 +126,7 @@ func TestRunEveryKind(t *testing.T) {
 	for _, p := range c.Running() {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, " "); got != "manager-1 datanode-1 datanode-2 datanode-3" {
+	if got := strings.Join(names, " "); got != "manager-1 datanode-1 datanode-2 worker-1 worker-2 datanode-3" {
 		t.Fatalf("running after the schedule: %s", got)
 	}
 }

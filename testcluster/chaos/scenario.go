@@ -118,7 +118,7 @@ func (s Scenario) Run(ctx context.Context) (*Outcome, error) {
 func (r *runState) run(ctx context.Context) (*Outcome, error) {
 	s := r.s
 	o := s.Options
-	o.Netns = o.Netns || needs(s.Faults, PartitionManager, PartitionDatanode)
+	o.Netns = o.Netns || needs(s.Faults, PartitionManager, PartitionDatanode, SplitDatanode)
 	if needs(s.Faults, DiskFull) && o.ManagerDisk == 0 {
 		o.ManagerDisk = ManagerDisk
 	}
@@ -149,7 +149,7 @@ func (r *runState) run(ctx context.Context) (*Outcome, error) {
 	}
 	r.say("cluster up in %s: %d nodes%s", o.Dir, len(c.Nodes()), placement(o))
 	var workers []*testcluster.Proc
-	var truths []string
+	var truths []WorkerTruth
 	for i := range s.Workers {
 		var args []string
 		if s.WorkerArgs != nil {
@@ -161,7 +161,7 @@ func (r *runState) run(ctx context.Context) (*Outcome, error) {
 		if hasTruth {
 			f := filepath.Join(truthDir, "worker-"+strconv.Itoa(i+1)+".json")
 			args = append(args, "--gen-truth="+f)
-			truths = append(truths, f)
+			truths = append(truths, WorkerTruth{Worker: "worker-" + strconv.Itoa(i+1), File: f})
 		}
 		w, err := c.Add(ctx, testcluster.RoleWorker, args...)
 		if err != nil {
@@ -180,7 +180,7 @@ func (r *runState) run(ctx context.Context) (*Outcome, error) {
 	for _, m := range c.ByRole(testcluster.RoleManager) {
 		out.Dirs = append(out.Dirs, m.LogDir)
 	}
-	specs, note, err := Specs(truths, s.Settings)
+	specs, note, err := Specs(truths, s.Settings, out.splits())
 	out.TruthNote = note
 	if err != nil {
 		return out, err
@@ -218,7 +218,7 @@ func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *obs
 	err := Run(ctx, c, r.s.Faults, out.Start, func(e Event) {
 		obs.note(e)
 		out.Events = append(out.Events, e)
-		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, e.Fault.Target, e.Action)
+		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, e.Fault.nodes(), e.Action)
 		if e.Err != nil {
 			line += ": FAILED: " + e.Err.Error()
 		}
@@ -352,6 +352,21 @@ func (r *runState) settle(ctx context.Context, c *testcluster.Cluster) {
 		}
 	}
 	r.say("managers settled at %d records written", last)
+}
+
+// splits are the network splits of the run, as they happened.
+func (o *Outcome) splits() []Split {
+	var out []Split
+	for _, e := range o.Events {
+		switch {
+		case e.Fault.Kind != SplitDatanode:
+		case e.Action == "split":
+			out = append(out, Split{Start: o.Start.Add(e.At), End: o.Start.Add(e.At), Side: []string{e.Fault.With}})
+		case e.Action == "heal" && len(out) > 0:
+			out[len(out)-1].End = o.Start.Add(e.At)
+		}
+	}
+	return out
 }
 
 // Verdict is every reason the outcome is beyond bounds, joined; nil when

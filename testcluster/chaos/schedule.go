@@ -38,11 +38,15 @@ const (
 	LeaveDatanode     Kind = "leave-datanode"     // SIGTERM (graceful leave), restart after For
 	PartitionDatanode Kind = "partition-datanode" // the datanode's cluster link down for For
 	AddDatanode       Kind = "add-datanode"       // one more datanode, for good
+	// SplitDatanode splits the network for For: a datanode and a worker
+	// (Fault.With) on one side, everyone else on the other, so that both
+	// sides keep monitoring.
+	SplitDatanode Kind = "split-datanode"
 )
 
 // Kinds lists every fault kind, in a fixed order.
 var Kinds = []Kind{KillManager, StopManager, DiskFull, PartitionManager,
-	KillDatanode, StopDatanode, LeaveDatanode, PartitionDatanode, AddDatanode}
+	KillDatanode, StopDatanode, LeaveDatanode, PartitionDatanode, AddDatanode, SplitDatanode}
 
 // ErrConfig wraps every Config error.
 var ErrConfig = errors.New("chaos: invalid config")
@@ -87,9 +91,10 @@ type Config struct {
 	Seed     int64
 	Duration time.Duration // the whole traffic phase
 	Kinds    []Kind
-	// Managers and Datanodes are the nodes started before the traffic
-	// (named manager-1…, datanode-1…); added datanodes are named on.
-	Managers, Datanodes int
+	// Managers, Datanodes and Workers are the nodes started before the
+	// traffic (named manager-1…, datanode-1…, worker-1…); added datanodes
+	// are named on.
+	Managers, Datanodes, Workers int
 	// Warmup is the traffic before the first fault; default Duration/10,
 	// at least 2 s. Cooldown is the traffic after the last fault ends;
 	// default the same.
@@ -114,6 +119,9 @@ func (c *Config) defaults() error {
 		if !k.Manager() && k != AddDatanode && c.Datanodes < 1 {
 			return fmt.Errorf("%w: %s needs a datanode", ErrConfig, k)
 		}
+		if k == SplitDatanode && c.Workers < 2 {
+			return fmt.Errorf("%w: %s needs two workers (one on each side)", ErrConfig, k)
+		}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -137,6 +145,7 @@ type Fault struct {
 	At     time.Duration // from the start of the traffic
 	Kind   Kind
 	Target string        // the node (for AddDatanode: the new node's name)
+	With   string        // SplitDatanode: the worker on the datanode's side
 	For    time.Duration // the outage; 0 for AddDatanode
 }
 
@@ -147,7 +156,15 @@ func (f Fault) String() string {
 	if f.Kind == AddDatanode {
 		return fmt.Sprintf("at %9s  %-18s %s", fmtOffset(f.At), f.Kind, f.Target)
 	}
-	return fmt.Sprintf("at %9s  %-18s %-12s for %s", fmtOffset(f.At), f.Kind, f.Target, fmtOffset(f.For))
+	return fmt.Sprintf("at %9s  %-18s %-12s for %s", fmtOffset(f.At), f.Kind, f.nodes(), fmtOffset(f.For))
+}
+
+// nodes names the faulted nodes.
+func (f Fault) nodes() string {
+	if f.With != "" {
+		return f.Target + "+" + f.With
+	}
+	return f.Target
 }
 
 func fmtOffset(d time.Duration) string { return d.Round(time.Millisecond).String() }
@@ -190,6 +207,9 @@ func Plan(cfg Config) ([]Fault, error) {
 		default:
 			f.Target = datanodes[rng.IntN(len(datanodes))]
 			f.For = between(cfg.MinOutage, cfg.MaxOutage)
+			if k == SplitDatanode {
+				f.With = fmt.Sprintf("worker-%d", 1+rng.IntN(cfg.Workers))
+			}
 		}
 		if f.End() > end {
 			return out, nil

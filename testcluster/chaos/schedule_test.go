@@ -20,7 +20,7 @@ func plan(t *testing.T, cfg Config) []Fault {
 // TestPlanReproducible: the same seed gives the same faults at the same
 // points; another seed gives another schedule.
 func TestPlanReproducible(t *testing.T) {
-	cfg := Config{Seed: 1, Duration: 5 * time.Minute, Kinds: Kinds, Managers: 1, Datanodes: 3}
+	cfg := Config{Seed: 1, Duration: 5 * time.Minute, Kinds: Kinds, Managers: 1, Datanodes: 3, Workers: 2}
 	a, b := plan(t, cfg), plan(t, cfg)
 	if len(a) < 10 {
 		t.Fatalf("5 minutes gave %d faults: %v", len(a), a)
@@ -93,11 +93,12 @@ func TestPlanBounds(t *testing.T) {
 
 func TestPlanConfig(t *testing.T) {
 	tests := map[string]Config{
-		"no duration":         {Kinds: []Kind{KillManager}, Managers: 1},
-		"no kinds":            {Duration: time.Minute, Managers: 1},
-		"manager kind alone":  {Duration: time.Minute, Kinds: []Kind{DiskFull}, Datanodes: 3},
-		"datanode kind alone": {Duration: time.Minute, Kinds: []Kind{StopDatanode}, Managers: 1},
-		"outage bounds":       {Duration: time.Minute, Kinds: []Kind{StopDatanode}, Datanodes: 1, MinOutage: 5 * time.Second, MaxOutage: time.Second},
+		"no duration":           {Kinds: []Kind{KillManager}, Managers: 1},
+		"no kinds":              {Duration: time.Minute, Managers: 1},
+		"manager kind alone":    {Duration: time.Minute, Kinds: []Kind{DiskFull}, Datanodes: 3},
+		"datanode kind alone":   {Duration: time.Minute, Kinds: []Kind{StopDatanode}, Managers: 1},
+		"split with one worker": {Duration: time.Minute, Kinds: []Kind{SplitDatanode}, Datanodes: 1, Workers: 1},
+		"outage bounds":         {Duration: time.Minute, Kinds: []Kind{StopDatanode}, Datanodes: 1, MinOutage: 5 * time.Second, MaxOutage: time.Second},
 	}
 	for name, cfg := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,17 +104,35 @@ func openSpecs() []check.Spec {
 	return specs
 }
 
-// Specs turns the workers' ground truth files into one check.Spec per log
-// (or part of a log), and says what ground truth it used. With no files
-// every log is checked for repeated rows and intact files only.
-func Specs(truthFiles []string, set TruthSettings) ([]check.Spec, string, error) {
-	if len(truthFiles) == 0 {
+// WorkerTruth is one worker's ground truth file.
+type WorkerTruth struct {
+	Worker, File string
+}
+
+// Split is a network split that happened during the run: Side are the
+// workers that were on the cut-off datanode's side from Start to End.
+type Split struct {
+	Start, End time.Time
+	Side       []string
+}
+
+// splitGrace is how long after a heal a sighting still counts as made
+// during the split (the cut-off side's records arrive at the heal).
+const splitGrace = 3 * time.Second
+
+// Specs turns the workers' ground truth into one check.Spec per log (or
+// part of a log), and says what ground truth it used. With no files every
+// log is checked for repeated rows and intact files only. During a split
+// both sides keep deciding: a key first seen on both sides during it may
+// be logged once per side.
+func Specs(files []WorkerTruth, set TruthSettings, splits []Split) ([]check.Spec, string, error) {
+	if len(files) == 0 {
 		return openSpecs(), "none: the node binary has no --gen-truth; only repeated rows and file integrity are checked", nil
 	}
-	var truths []*ingest.Truth
+	ts := &truths{splits: splits}
 	var errs []error
-	for _, f := range truthFiles {
-		fd, err := os.Open(f)
+	for _, f := range files {
+		fd, err := os.Open(f.File)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -122,19 +141,20 @@ func Specs(truthFiles []string, set TruthSettings) ([]check.Spec, string, error)
 		fd.Close()
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			errs = append(errs, fmt.Errorf("%s: %w", f.File, err))
 		case !t.Complete:
-			errs = append(errs, fmt.Errorf("%s: incomplete (no summary line: the worker did not end its generator)", f))
+			errs = append(errs, fmt.Errorf("%s: incomplete (no summary line: the worker did not end its generator)", f.File))
 		default:
-			truths = append(truths, t)
+			ts.all = append(ts.all, t)
+			ts.workers = append(ts.workers, f.Worker)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return openSpecs(), "unreadable", fmt.Errorf("chaos: ground truth: %w", err)
 	}
-	specs := []check.Spec{hostSpec(truths, set), serviceSpec(truths, set), certSpec(truths, set), scanSpec(truths, set)}
+	specs := []check.Spec{ts.hostSpec(set), ts.serviceSpec(set), ts.certSpec(set), ts.scanSpec(set)}
 	for _, d := range set.SumStats {
-		specs = append(specs, sumstatSpec(truths, d))
+		specs = append(specs, ts.sumstatSpec(d))
 	}
 	// The rest: repeated rows only.
 	specs = append(specs,
@@ -147,10 +167,21 @@ func Specs(truthFiles []string, set TruthSettings) ([]check.Spec, string, error)
 		check.Spec{Path: "software", Key: logKeys[5].key, Open: true},
 		check.Spec{Path: "conn", Key: logKeys[6].key, Open: true})
 	var n uint64
-	for _, t := range truths {
+	for _, t := range ts.all {
 		n += t.Summary.Connections
 	}
-	return specs, fmt.Sprintf("%d generators, %d connections", len(truths), n), nil
+	note := fmt.Sprintf("%d generators, %d connections", len(ts.all), n)
+	if len(splits) > 0 {
+		note += fmt.Sprintf(", %d splits", len(splits))
+	}
+	return specs, note, nil
+}
+
+// truths are the workers' ground truths and the run's splits.
+type truths struct {
+	all     []*ingest.Truth
+	workers []string // all[i] is workers[i]'s
+	splits  []Split
 }
 
 func (s TruthSettings) hasSumStat(name string) bool {
@@ -162,66 +193,136 @@ func (s TruthSettings) hasSumStat(name string) bool {
 	return false
 }
 
-// firsts adds ts to the acceptable first times of key: each generator's
-// own first time is one (the owner logs whichever arrives first).
-func firsts(want map[string]check.Expect, key string, ts time.Time) {
-	e := want[key]
-	e.TS = append(e.TS, ts.UnixNano())
-	want[key] = e
+// sightings are, per key, each worker's first time.
+type sightings map[string]map[string]time.Time
+
+func (s sightings) add(key, worker string, ts time.Time) {
+	if s[key] == nil {
+		s[key] = map[string]time.Time{}
+	}
+	if cur, ok := s[key][worker]; !ok || ts.Before(cur) {
+		s[key][worker] = ts
+	}
 }
 
-// hostSpec: every local host that completed a handshake, once, at a
-// generator's first handshake of it.
-func hostSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
-	s := check.Spec{Path: "known_hosts", Key: logKeys[0].key, Want: map[string]check.Expect{}}
-	for _, t := range truths {
-		for h, ts := range t.Hosts {
+// expects turns sightings into expectations: any worker's first time is
+// acceptable (the owner logs whichever arrives first), once, or twice for
+// a key first seen on both sides of a split.
+func (s sightings) expects(splits []Split) map[string]check.Expect {
+	want := make(map[string]check.Expect, len(s))
+	for key, first := range s {
+		e := check.Expect{}
+		for _, ts := range first {
+			e.TS = append(e.TS, ts.UnixNano())
+		}
+		slices.Sort(e.TS)
+		if bothSides(first, splits) {
+			e.Max = 2
+		}
+		want[key] = e
+	}
+	return want
+}
+
+// bothSides reports whether a key was first seen during a split, on both
+// of its sides.
+func bothSides(first map[string]time.Time, splits []Split) bool {
+	var earliest time.Time
+	for _, ts := range first {
+		if earliest.IsZero() || ts.Before(earliest) {
+			earliest = ts
+		}
+	}
+	for _, sp := range splits {
+		if earliest.Before(sp.Start) {
+			continue
+		}
+		in, out := false, false
+		for w, ts := range first {
+			if ts.After(sp.End.Add(splitGrace)) {
+				continue
+			}
+			if slices.Contains(sp.Side, w) {
+				in = true
+			} else {
+				out = true
+			}
+		}
+		if in && out {
+			return true
+		}
+	}
+	return false
+}
+
+// hostSpec: every local host that completed a handshake, at a generator's
+// first handshake of it.
+func (ts *truths) hostSpec(set TruthSettings) check.Spec {
+	seen := sightings{}
+	for i, t := range ts.all {
+		for h, at := range t.Hosts {
 			if set.local(h) {
-				firsts(s.Want, check.Key(h.String()), ts)
+				seen.add(check.Key(h.String()), ts.workers[i], at)
 			}
 		}
 	}
-	return s
+	return check.Spec{Path: "known_hosts", Key: logKeys[0].key, Want: seen.expects(ts.splits)}
 }
 
-// serviceSpec: every service of a local responder, once.
-func serviceSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
-	s := check.Spec{Path: "known_services", Key: logKeys[1].key, Want: map[string]check.Expect{}}
-	for _, t := range truths {
-		for k, ts := range t.Services {
+// serviceSpec: every service of a local responder.
+func (ts *truths) serviceSpec(set TruthSettings) check.Spec {
+	seen := sightings{}
+	for i, t := range ts.all {
+		for k, at := range t.Services {
 			if set.local(k.Host) {
-				firsts(s.Want, check.Key(k.Host.String(), strconv.Itoa(int(k.Port)), k.Proto, k.Service), ts)
+				seen.add(check.Key(k.Host.String(), strconv.Itoa(int(k.Port)), k.Proto, k.Service), ts.workers[i], at)
 			}
 		}
 	}
-	return s
+	return check.Spec{Path: "known_services", Key: logKeys[1].key, Want: seen.expects(ts.splits)}
 }
 
-// certSpec: every certificate of a local TLS server, once. The log has no
-// hash, so certificates that differ only in it (two generators' keys for
-// the same server) share a key that may have one row per certificate.
-func certSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
-	s := check.Spec{Path: "known_certs", Key: logKeys[2].key, Want: map[string]check.Expect{}}
+// certSpec: every certificate of a local TLS server. The log has no hash,
+// so certificates that differ only in it (two generators' keys for the
+// same server) share a key that may have one row per certificate.
+func (ts *truths) certSpec(set TruthSettings) check.Spec {
+	seen := sightings{}
 	hashes := map[string]map[string]bool{}
-	for _, t := range truths {
+	for i, t := range ts.all {
 		for k, c := range t.Certs {
 			if !set.local(k.Host) {
 				continue
 			}
 			key := check.Key(k.Host.String(), strconv.Itoa(int(k.Port)), tsvString(c.Subject), tsvString(c.Issuer), tsvString(c.Serial))
-			firsts(s.Want, key, c.TS)
+			seen.add(key, ts.workers[i]+"/"+k.SHA1, c.TS)
 			if hashes[key] == nil {
 				hashes[key] = map[string]bool{}
 			}
 			hashes[key][k.SHA1] = true
 		}
 	}
+	want := seen.expects(nil)
 	for key, h := range hashes {
-		e := s.Want[key]
+		e := want[key]
 		e.Max = len(h)
-		s.Want[key] = e
+		if bothSides(workersOf(seen[key]), ts.splits) {
+			e.Max *= 2
+		}
+		want[key] = e
 	}
-	return s
+	return check.Spec{Path: "known_certs", Key: logKeys[2].key, Want: want}
+}
+
+// workersOf maps "worker/hash" sightings to each worker's first time.
+func workersOf(first map[string]time.Time) map[string]time.Time {
+	out := map[string]time.Time{}
+	for k, ts := range first {
+		w, _, _ := strings.Cut(k, "/")
+		if cur, ok := out[w]; !ok || ts.Before(cur) {
+			out[w] = ts
+		}
+	}
+	return out
 }
 
 // tsvString renders a string as a TSV log does when it needs no escaping.
@@ -239,7 +340,7 @@ var scanNotes = map[string]string{"address": "Scan::Address_Scan", "port": "Scan
 // the generators' scanners. When two generators share an originator the
 // merged count is only bounded: a notice is required when one generator
 // alone reached the threshold and allowed when their sum does.
-func scanSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
+func (ts *truths) scanSpec(set TruthSettings) check.Spec {
 	remote, local := 25, 250
 	if set.ScanThreshold > 0 {
 		remote = set.ScanThreshold
@@ -253,7 +354,7 @@ func scanSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
 		scanner    bool
 	}
 	all := map[netip.Addr]*agg{}
-	for _, t := range truths {
+	for _, t := range ts.all {
 		for h, o := range t.Originators {
 			a := all[h]
 			if a == nil {
@@ -282,6 +383,9 @@ func scanSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
 			continue
 		}
 		e := check.Expect{Optional: a.maxU < th}
+		if len(ts.splits) > 0 {
+			e.Max = 2 // each side of a split may see the threshold crossed
+		}
 		if note, ok := scanNotes[a.kind]; ok && a.scanner {
 			e.Fields = map[string]string{"note": note}
 		}
@@ -292,14 +396,14 @@ func scanSpec(truths []*ingest.Truth, set TruthSettings) check.Spec {
 
 // sumstatSpec: one epoch_result row per key and epoch window of d, with
 // the window's observation count (num) and distinct values (unique).
-func sumstatSpec(truths []*ingest.Truth, d SumStat) check.Spec {
+func (ts *truths) sumstatSpec(d SumStat) check.Spec {
 	s := check.Spec{Name: "sumstats/" + d.Name, Path: "sumstats", Key: []string{"epoch_start", "key_host"},
 		Want: map[string]check.Expect{}, Extra: []string{"name", "event", "stream"},
 		Select: func(get func(string) string) bool {
 			return get("name") == d.Name && get("event") == "epoch_result" && get("stream") == d.Stream
 		}}
 	merged := ingest.NewTruth()
-	for _, t := range truths {
+	for _, t := range ts.all {
 		part := ingest.NewTruth()
 		for k, v := range t.SumStats {
 			if k.Stream == d.Stream && k.Epoch == d.Epoch {
@@ -315,16 +419,33 @@ func sumstatSpec(truths []*ingest.Truth, d SumStat) check.Spec {
 			// Merged from generators whose distinct values are not listed:
 			// at least the larger count, at most the sum.
 			var sum uint64
-			for _, t := range truths {
+			for _, t := range ts.all {
 				sum += t.SumStats[k].Unique
 			}
 			e.Ranges = map[string][2]float64{"unique": {float64(v.Unique), float64(sum)}}
 		} else {
 			e.Nums["unique"] = float64(v.Unique)
 		}
+		if ts.overlapsSplit(k.Start, d.Epoch) {
+			// Both sides of a split count their own observations: up to
+			// one result per side, whose counts ground truth cannot split.
+			e = check.Expect{Max: 2}
+		}
 		s.Want[check.Key(start, k.Key.String())] = e
 	}
 	return s
+}
+
+// overlapsSplit reports whether the window [start, start+epoch) overlaps a
+// split (with its grace).
+func (ts *truths) overlapsSplit(start int64, epoch time.Duration) bool {
+	ws, we := time.Unix(0, start), time.Unix(0, start).Add(epoch)
+	for _, sp := range ts.splits {
+		if ws.Before(sp.End.Add(splitGrace)) && we.After(sp.Start) {
+			return true
+		}
+	}
+	return false
 }
 
 // supports reports whether the node binary bin has the flag name.

@@ -59,7 +59,7 @@ func TestSpecs(t *testing.T) {
 	set := TruthSettings{LocalNets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		SumStats: []SumStat{{Name: "conns", Stream: "conn.established", Epoch: 10 * time.Second},
 			{Name: "scans", Stream: "conn.attempt", Epoch: 10 * time.Second}}}
-	specs, note, err := Specs([]string{a, b}, set)
+	specs, note, err := Specs([]WorkerTruth{{"worker-1", a}, {"worker-2", b}}, set, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +113,40 @@ func TestSpecs(t *testing.T) {
 			t.Errorf("%s: rows, expected, missing, duplicate, wrong = %v, want %v", name, got, w)
 		}
 	}
-	if _, _, err := Specs([]string{a, filepath.Join(dir, "missing.json")}, set); err == nil {
+	if _, _, err := Specs([]WorkerTruth{{"worker-1", a}, {"worker-2", filepath.Join(dir, "missing.json")}}, set, nil); err == nil {
 		t.Error("Specs with a missing truth file succeeded")
 	}
 	writeFile(t, b, strings.SplitAfter(truthB, "\n")[0]) // no summary: the worker never ended its generator
-	if _, _, err := Specs([]string{a, b}, set); err == nil || !strings.Contains(err.Error(), "incomplete") {
+	if _, _, err := Specs([]WorkerTruth{{"worker-1", a}, {"worker-2", b}}, set, nil); err == nil || !strings.Contains(err.Error(), "incomplete") {
 		t.Errorf("Specs with an incomplete truth = %v", err)
+	}
+}
+
+// TestBothSides: a key may be logged once per side only when it was first
+// seen during a split, on both of its sides.
+func TestBothSides(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	splits := []Split{{Start: at(10), End: at(30), Side: []string{"worker-2"}}}
+	tests := map[string]struct {
+		first map[string]time.Time
+		want  bool
+	}{
+		"both sides during the split":       {map[string]time.Time{"worker-1": at(12), "worker-2": at(20)}, true},
+		"one side only":                     {map[string]time.Time{"worker-1": at(12)}, false},
+		"seen before the split":             {map[string]time.Time{"worker-1": at(5), "worker-2": at(20)}, false},
+		"other side only after the heal":    {map[string]time.Time{"worker-1": at(40), "worker-2": at(20)}, false},
+		"other side just after the heal":    {map[string]time.Time{"worker-1": at(32), "worker-2": at(20)}, true},
+		"both on the cut-off side's worker": {map[string]time.Time{"worker-2": at(15)}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := bothSides(tc.first, splits); got != tc.want {
+				t.Fatalf("bothSides = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if bothSides(map[string]time.Time{"worker-1": at(12), "worker-2": at(20)}, nil) {
+		t.Error("bothSides without splits")
 	}
 }
