@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -354,6 +355,75 @@ func (r *runState) settle(ctx context.Context, c *testcluster.Cluster) {
 	r.say("managers settled at %d records written", last)
 }
 
+// attributionGrace is how long after a fault's end a row it caused may
+// still be written (held records delivered, epochs ended).
+const attributionGrace = 15 * time.Second
+
+// window is one fault as it happened.
+type window struct {
+	f          Fault
+	begin, end time.Time
+}
+
+func (o *Outcome) windows() []window {
+	var out []window
+	for _, e := range o.Events {
+		at := o.Start.Add(e.At)
+		if n := len(out); n > 0 && out[n-1].f == e.Fault {
+			out[n-1].end = at
+			continue
+		}
+		out = append(out, window{f: e.Fault, begin: at, end: at})
+	}
+	return out
+}
+
+// attribute prints, for every log with missing, repeated or wrong rows,
+// how many fall in each fault's window (from its start to attributionGrace
+// after its end; the first matching fault counts) and how many in none.
+func (o *Outcome) attribute(b *strings.Builder) {
+	ws := o.windows()
+	header := false
+	for _, l := range o.Report.Logs {
+		for _, k := range []struct {
+			what string
+			ts   []int64
+		}{{"missing", l.MissingTS}, {"duplicate", l.DuplicateTS}, {"wrong", l.WrongTS}} {
+			if len(k.ts) == 0 {
+				continue
+			}
+			if !header {
+				b.WriteString("by fault (rows' times, or a missing key's first time, within a fault or 15 s after it):\n")
+				header = true
+			}
+			counts := make([]int, len(ws)+1)
+			for _, ns := range k.ts {
+				t := time.Unix(0, ns)
+				i := slices.IndexFunc(ws, func(w window) bool {
+					return !t.Before(w.begin) && !t.After(w.end.Add(attributionGrace))
+				})
+				if i < 0 {
+					i = len(ws)
+				}
+				counts[i]++
+			}
+			var parts []string
+			for i, n := range counts {
+				switch {
+				case n == 0:
+				case i == len(ws):
+					parts = append(parts, fmt.Sprintf("%d outside any fault", n))
+				default:
+					w := ws[i]
+					parts = append(parts, fmt.Sprintf("%d in %s %s (+%s..+%s)", n, w.f.Kind, w.f.nodes(),
+						w.begin.Sub(o.Start).Round(100*time.Millisecond), w.end.Sub(o.Start).Round(100*time.Millisecond)))
+				}
+			}
+			fmt.Fprintf(b, "  %s %s %d: %s\n", l.Name, k.what, len(k.ts), strings.Join(parts, ", "))
+		}
+	}
+}
+
 // splits are the network splits of the run, as they happened.
 func (o *Outcome) splits() []Split {
 	var out []Split
@@ -406,6 +476,7 @@ func (o *Outcome) Write(b *strings.Builder) {
 	fmt.Fprintf(b, "\nlogs against ground truth (%s):\n", o.TruthNote)
 	if o.Report != nil {
 		o.Report.Write(b)
+		o.attribute(b)
 	}
 	fmt.Fprintf(b, "datanodes suspected with no fault on them: %d\n", len(o.Suspicions))
 	for _, s := range o.Suspicions {

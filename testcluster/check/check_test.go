@@ -197,6 +197,9 @@ func TestCheckPlanted(t *testing.T) {
 					got.Files, got.Expected, got.Rows, got.Missing, got.Duplicate, got.Wrong, got.Unacked,
 					tc.want.Expected, tc.want.Rows, tc.want.Missing, tc.want.Duplicate, tc.want.Wrong, tc.want.Unacked)
 			}
+			if len(got.MissingTS) != got.Missing || len(got.DuplicateTS) != got.Duplicate || len(got.WrongTS) != got.Wrong {
+				t.Errorf("times of %d missing, %d duplicate, %d wrong rows, want one each", len(got.MissingTS), len(got.DuplicateTS), len(got.WrongTS))
+			}
 			if tc.example != "" && !strings.Contains(out.String(), tc.example) {
 				t.Errorf("report lacks %q", tc.example)
 			}

@@ -70,16 +70,21 @@ func Key(values ...string) string { return strings.Join(values, KeySep) }
 
 // LogReport is what Check found in one log (one Spec).
 type LogReport struct {
-	Name               string
-	Files, Rows        int // rows the spec covers
-	Expected           int // keys in Want that must have a row (not Optional)
-	Missing, Unacked   int
-	Duplicate, Wrong   int
-	MissingExamples    []string
-	DuplicateExamples  []string
-	WrongExamples      []string
-	UnackedExamples    []string
-	examplesPerKindMax int
+	Name             string
+	Files, Rows      int // rows the spec covers
+	Expected         int // keys in Want that must have a row (not Optional)
+	Missing, Unacked int
+	Duplicate, Wrong int
+	// MissingTS, DuplicateTS and WrongTS are the times of every missing
+	// key (its first expected ts), repeated row and wrong row (the row's
+	// ts), in nanoseconds, where known: for telling which fault caused
+	// them.
+	MissingTS, DuplicateTS, WrongTS []int64
+	MissingExamples                 []string
+	DuplicateExamples               []string
+	WrongExamples                   []string
+	UnackedExamples                 []string
+	examplesPerKindMax              int
 }
 
 // Report is the result of Check.
@@ -151,6 +156,14 @@ func (r row) get(field string) string {
 	return v
 }
 
+// appendTS appends the row's ts in nanoseconds, if it has one.
+func (r row) appendTS(ts []int64) []int64 {
+	if us, err := parseMicros(r.get("ts")); err == nil {
+		return append(ts, us*1000)
+	}
+	return ts
+}
+
 func (r row) String() string {
 	return fmt.Sprintf("%s row %d: %s", r.f.name, r.n, strings.Join(r.vals, " "))
 }
@@ -188,6 +201,9 @@ func compare(s Spec, files []*file, examples int) LogReport {
 		default:
 			rep.Missing++
 			rep.example(&rep.MissingExamples, fmt.Sprintf("%q%s", key, describe(want)))
+			if len(want.TS) > 0 {
+				rep.MissingTS = append(rep.MissingTS, slices.Min(want.TS))
+			}
 		}
 	}
 	return rep
@@ -226,12 +242,14 @@ func (l *LogReport) judge(s Spec, key string, rows []row) {
 		l.Duplicate += len(rows) - 1
 		for _, r := range rows[1:] {
 			l.example(&l.DuplicateExamples, fmt.Sprintf("%d rows for %q: %s", len(rows), key, r.String()))
+			l.DuplicateTS = r.appendTS(l.DuplicateTS)
 		}
 		return
 	case !ok:
 		l.Wrong += len(rows)
 		for _, r := range rows {
 			l.example(&l.WrongExamples, "not in ground truth: "+r.String())
+			l.WrongTS = r.appendTS(l.WrongTS)
 		}
 		return
 	}
@@ -239,6 +257,7 @@ func (l *LogReport) judge(s Spec, key string, rows []row) {
 	if good < 0 {
 		l.Wrong++
 		l.example(&l.WrongExamples, mismatch(s, want, rows[0])+": "+rows[0].String())
+		l.WrongTS = rows[0].appendTS(l.WrongTS)
 		good = 0
 	}
 	allowed := max(want.Max, 1)
@@ -253,6 +272,7 @@ func (l *LogReport) judge(s Spec, key string, rows []row) {
 		}
 		if n++; n > allowed-1 {
 			l.example(&l.DuplicateExamples, fmt.Sprintf("%d rows for %q, allowed %d: %s", len(rows), key, allowed, r.String()))
+			l.DuplicateTS = r.appendTS(l.DuplicateTS)
 		}
 	}
 }
