@@ -81,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.bench, "bench", false, "benchmark: unthrottled workers, no kill; prints events per second")
 	fs.BoolVar(&cfg.analyses, "analyses", true, "add remote scanners to the traffic and load SumStats definitions; check their notices and results (-bench: default false)")
 	fs.BoolVar(&cfg.chaos, "chaos", false, "chaos mode: a reproducible random schedule of faults (from --seed) under generated traffic for --duration (default 60s), then every log checked against ground truth; exit 1 beyond the bound")
-	fs.StringVar(&cfg.faults, "faults", "all", "chaos mode: comma-separated fault kinds: kill-manager, stop-manager, disk-full, partition-manager, kill-datanode, stop-datanode, leave-datanode, partition-datanode, add-datanode, split-datanode, all, or none (a fault-free baseline)")
+	fs.StringVar(&cfg.faults, "faults", "all", "chaos mode: comma-separated fault kinds: kill-manager, stop-manager, disk-full, partition-manager, kill-datanode, stop-datanode, leave-datanode, partition-datanode, add-datanode, split-datanode, rolling-restart, all, or none (a fault-free baseline)")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "chaos mode: print the schedule and exit")
 	fs.StringVar(&cfg.profile, "gossip-profile", "", "every node's --gossip-profile: fast, local or lan (default fast; with --chaos local, whose 200 ms probe timeout does not take a busy node on a loaded machine for dead)")
 	fs.BoolVar(&cfg.verbose, "v", false, "log the harness's own events (node ready, signalled, exited) to stderr")

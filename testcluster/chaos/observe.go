@@ -48,7 +48,7 @@ func (o *observer) note(e Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	at := o.start.Add(e.At)
-	for _, name := range []string{e.Fault.Target, e.Fault.With} {
+	for _, name := range []string{e.Node, e.Fault.With} {
 		if name == "" {
 			continue
 		}

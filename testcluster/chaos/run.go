@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"shoal/testcluster"
@@ -13,12 +14,13 @@ import (
 type Event struct {
 	At     time.Duration // from the start of the traffic, when the action began
 	Fault  Fault
+	Node   string // the node acted on (for AddDatanode the new one)
 	Action string // e.g. "kill -9", "restart", "sigstop", "sigcont"
 	Err    error
 }
 
 func (e Event) String() string {
-	s := fmt.Sprintf("%8s  %-18s %-12s %s", fmtOffset(e.At), e.Fault.Kind, e.Fault.nodes(), e.Action)
+	s := fmt.Sprintf("%8s  %-18s %-12s %s", fmtOffset(e.At), e.Fault.Kind, e.Node, e.Action)
 	if e.Err != nil {
 		s += ": FAILED: " + e.Err.Error()
 	}
@@ -48,8 +50,11 @@ func apply(ctx context.Context, c *testcluster.Cluster, f Fault, start time.Time
 	act := func(action string, do func() error) error {
 		at := time.Since(start)
 		err := do()
-		report(Event{At: at, Fault: f, Action: action, Err: err})
+		report(Event{At: at, Fault: f, Node: f.Target, Action: action, Err: err})
 		return err
+	}
+	if f.Kind == RollingRestart {
+		return rolling(ctx, c, f, start, report)
 	}
 	if f.Kind == AddDatanode {
 		return act("add", func() error {
@@ -107,7 +112,7 @@ func apply(ctx context.Context, c *testcluster.Cluster, f Fault, start time.Time
 	case DiskFull:
 		at := time.Since(start)
 		n, err := c.FillDisk(p)
-		report(Event{At: at, Fault: f, Action: fmt.Sprintf("disk full (%d bytes filled)", n), Err: err})
+		report(Event{At: at, Fault: f, Node: f.Target, Action: fmt.Sprintf("disk full (%d bytes filled)", n), Err: err})
 		if err != nil {
 			return errors.Join(err, c.FreeDisk(p))
 		}
@@ -115,6 +120,37 @@ func apply(ctx context.Context, c *testcluster.Cluster, f Fault, start time.Time
 		return errors.Join(werr, act("disk freed", func() error { return c.FreeDisk(p) }))
 	}
 	return fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// rolling restarts the datanodes of f.Target in turn, one per step.
+func rolling(ctx context.Context, c *testcluster.Cluster, f Fault, start time.Time, report func(Event)) error {
+	names := strings.Split(f.Target, ",")
+	step := f.For / time.Duration(len(names))
+	for i, name := range names {
+		p := c.Node(name)
+		if p == nil {
+			return fmt.Errorf("no node %s", name)
+		}
+		at := time.Since(start)
+		err := p.Terminate()
+		report(Event{At: at, Fault: f, Node: name, Action: "sigterm (leave)", Err: err})
+		if err != nil {
+			return err
+		}
+		werr := sleepUntil(ctx, start.Add(f.At+time.Duration(i)*step+step/2))
+		at = time.Since(start)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = p.Restart(rctx)
+		cancel()
+		report(Event{At: at, Fault: f, Node: name, Action: "restart", Err: err})
+		if err := errors.Join(werr, err); err != nil {
+			return err
+		}
+		if err := sleepUntil(ctx, start.Add(f.At+time.Duration(i+1)*step)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

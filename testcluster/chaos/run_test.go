@@ -82,6 +82,9 @@ func TestRunEveryKind(t *testing.T) {
 		if k == chaos.SplitDatanode {
 			f.With = "worker-1"
 		}
+		if k == chaos.RollingRestart {
+			f.Target, f.For = "datanode-1,datanode-2", 6*time.Second
+		}
 		faults = append(faults, f)
 		at = f.End() + time.Second
 	}
@@ -97,23 +100,23 @@ func TestRunEveryKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two actions per fault (begin, end), one for the addition.
-	if want := 2*len(faults) - 1; len(events) != want {
+	// Two actions per fault (begin, end), one for the addition, two per
+	// datanode of the rolling restart.
+	if want := 2*len(faults) - 1 + 2; len(events) != want {
 		t.Fatalf("%d events, want %d", len(events), want)
 	}
 	k := 0
 	for _, f := range faults {
-		n := 2
-		if f.Kind == chaos.AddDatanode {
-			n = 1
+		dues := []time.Duration{f.At, f.End()}
+		switch f.Kind {
+		case chaos.AddDatanode:
+			dues = dues[:1]
+		case chaos.RollingRestart:
+			dues = []time.Duration{f.At, f.At + f.For/4, f.At + f.For/2, f.At + 3*f.For/4}
 		}
-		for j := range n {
+		for _, due := range dues {
 			e := events[k]
 			k++
-			due := f.At
-			if j == 1 {
-				due = f.End()
-			}
 			if e.Fault != f || e.Err != nil || e.At < due || e.At > due+5*time.Second {
 				t.Errorf("event %v for fault %v due at %v", e, f, due)
 			}

@@ -219,7 +219,11 @@ func (r *runState) traffic(ctx context.Context, c *testcluster.Cluster, obs *obs
 	err := Run(ctx, c, r.s.Faults, out.Start, func(e Event) {
 		obs.note(e)
 		out.Events = append(out.Events, e)
-		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, e.Fault.nodes(), e.Action)
+		node := e.Node
+		if e.Fault.With != "" {
+			node += "+" + e.Fault.With
+		}
+		line := fmt.Sprintf("%-18s %-12s %s", e.Fault.Kind, node, e.Action)
 		if e.Err != nil {
 			line += ": FAILED: " + e.Err.Error()
 		}

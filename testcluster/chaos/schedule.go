@@ -42,11 +42,16 @@ const (
 	// (Fault.With) on one side, everyone else on the other, so that both
 	// sides keep monitoring.
 	SplitDatanode Kind = "split-datanode"
+	// RollingRestart restarts every datanode in turn (Fault.Target lists
+	// them, comma-separated): each leaves gracefully (SIGTERM) and is
+	// started again under its name half a step later; a step is For
+	// divided by their number.
+	RollingRestart Kind = "rolling-restart"
 )
 
 // Kinds lists every fault kind, in a fixed order.
 var Kinds = []Kind{KillManager, StopManager, DiskFull, PartitionManager,
-	KillDatanode, StopDatanode, LeaveDatanode, PartitionDatanode, AddDatanode, SplitDatanode}
+	KillDatanode, StopDatanode, LeaveDatanode, PartitionDatanode, AddDatanode, SplitDatanode, RollingRestart}
 
 // ErrConfig wraps every Config error.
 var ErrConfig = errors.New("chaos: invalid config")
@@ -204,6 +209,9 @@ func Plan(cfg Config) ([]Fault, error) {
 		case k.Manager():
 			f.Target = managers[rng.IntN(len(managers))]
 			f.For = between(cfg.MinOutage, cfg.MaxOutage)
+		case k == RollingRestart:
+			f.Target = strings.Join(datanodes, ",")
+			f.For = time.Duration(len(datanodes)) * between(max(cfg.MinOutage, 4*time.Second), max(cfg.MaxOutage, 4*time.Second))
 		default:
 			f.Target = datanodes[rng.IntN(len(datanodes))]
 			f.For = between(cfg.MinOutage, cfg.MaxOutage)
