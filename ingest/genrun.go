@@ -17,8 +17,7 @@ type genRun struct {
 	rng     *rand.Rand
 	spacing int64 // ns of schedule time between connection starts
 	burst   int64
-	base    time.Time // timestamps are base + schedule time ...
-	wall    bool      // ... or the wall clock at each packet
+	base    time.Time // timestamps are base + schedule time
 	last    time.Time // the previous timestamp
 	started int64
 
@@ -59,13 +58,9 @@ func (r *genRun) loop(ctx context.Context) error {
 	g := r.g
 	done := ctx.Done()
 	wallStart := g.now()
-	switch {
-	case !g.cfg.Start.IsZero():
+	r.base = wallStart.Round(0) // no monotonic reading in timestamps
+	if !g.cfg.Start.IsZero() {
 		r.base = g.cfg.Start
-	case g.cfg.Rate > 0:
-		r.base = wallStart
-	default:
-		r.wall = true
 	}
 	var err error
 	for {
@@ -111,15 +106,7 @@ func (r *genRun) emit(c *genConn) bool {
 	at := c.at
 	ev, done := c.build(p)
 	frameSizes(p)
-	if r.wall {
-		ts := r.g.now()
-		if ts.Before(r.last) {
-			ts = r.last
-		}
-		p.TS = ts
-	} else {
-		p.TS = r.base.Add(time.Duration(at))
-	}
+	p.TS = r.base.Add(time.Duration(at))
 	r.last = p.TS
 	r.st.Packets++
 	r.st.Delivered++
