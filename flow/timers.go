@@ -66,15 +66,27 @@ func (q *timerQueue) drop() {
 // a timer out of that order goes into a binary min-heap. Either way
 // scheduling touches no other connection. A connection records the seq of
 // its pending timer of each kind (Conn.timerSeq); cancelling a timer only
-// clears that, and the entry left behind is dropped when it comes due, so
-// the entries are bounded by the timers scheduled within the longest
-// timeout. Firing order is (due, seq) across the FIFOs and the heap.
+// clears that, and the entry left behind (stale) is dropped when it comes
+// due. Stale entries would otherwise pile up with the rate of new
+// connections times the longest timeout (a SYN flood at the connection cap
+// evicts connections whose 1-minute timers stay queued), so when a new
+// entry makes them more than twice the pending timers plus compactSlack,
+// the stale ones are dropped at once. Entries are only added there, so they
+// never exceed 2 × 3 × tracked connections + compactSlack (3 timer kinds),
+// for an amortized constant cost per timer. Firing order is (due, seq) across the FIFOs and the heap.
 // container/heap is not used: its interface boxes every pushed entry.
 type timerHeap struct {
-	h   []timer
-	q   [numTimers]timerQueue
-	seq uint64
+	h           []timer
+	q           [numTimers]timerQueue
+	seq         uint64
+	live        int    // pending timers: connections' non-zero timerSeq marks
+	entries     int    // entries in the FIFOs and the heap, stale ones included
+	compactions uint64 // times the stale entries were dropped at once
 }
+
+// compactSlack is how many stale entries may exceed the pending timers
+// before a compaction.
+const compactSlack = 4096
 
 func (t *timerHeap) less(i, j int) bool { return t.h[i].before(&t.h[j]) }
 
@@ -109,6 +121,7 @@ func (t *timerHeap) down(i int) {
 }
 
 func (t *timerHeap) popHeap() {
+	t.entries--
 	last := len(t.h) - 1
 	t.h[0] = t.h[last]
 	t.h[last] = timer{}
@@ -125,15 +138,55 @@ func (t *timerHeap) pending(c *conn, kind timerKind) bool { return c.timerSeq[ki
 // pending one of the same kind.
 func (t *timerHeap) schedule(c *conn, kind timerKind, due int64) {
 	t.seq++
+	if c.timerSeq[kind] == 0 {
+		t.live++
+	}
 	c.timerSeq[kind] = t.seq
 	e := timer{due: due, seq: t.seq, c: c, kind: kind}
+	t.entries++
 	q := &t.q[kind]
 	if n := len(q.q); n == q.head || q.q[n-1].due <= due {
 		q.push(e)
-		return
+	} else {
+		t.h = append(t.h, e)
+		t.up(len(t.h) - 1)
 	}
-	t.h = append(t.h, e)
-	t.up(len(t.h) - 1)
+	if t.entries > 2*t.live+compactSlack {
+		t.compact()
+	}
+}
+
+// compact drops every stale entry, keeping each FIFO's order and
+// rebuilding the heap.
+func (t *timerHeap) compact() {
+	t.compactions++
+	t.entries = 0
+	for k := range t.q {
+		q := &t.q[k]
+		n := 0
+		for i := q.head; i < len(q.q); i++ {
+			if q.q[i].valid() {
+				q.q[n] = q.q[i]
+				n++
+			}
+		}
+		clear(q.q[n:])
+		q.q, q.head = q.q[:n], 0
+		t.entries += n
+	}
+	n := 0
+	for i := range t.h {
+		if t.h[i].valid() {
+			t.h[n] = t.h[i]
+			n++
+		}
+	}
+	clear(t.h[n:])
+	t.h = t.h[:n]
+	for i := n/2 - 1; i >= 0; i-- {
+		t.down(i)
+	}
+	t.entries += n
 }
 
 // retarget cancels c's pending timer of kind from and schedules one of kind
@@ -144,10 +197,19 @@ func (t *timerHeap) retarget(c *conn, from, to timerKind, due int64) {
 }
 
 // cancel removes c's pending timer of the given kind, if any.
-func (t *timerHeap) cancel(c *conn, kind timerKind) { c.timerSeq[kind] = 0 }
+func (t *timerHeap) cancel(c *conn, kind timerKind) {
+	if c.timerSeq[kind] != 0 {
+		t.live--
+		c.timerSeq[kind] = 0
+	}
+}
 
 // cancelAll removes every pending timer of c.
-func (t *timerHeap) cancelAll(c *conn) { c.timerSeq = [numTimers]uint64{} }
+func (t *timerHeap) cancelAll(c *conn) {
+	for k := range c.timerSeq {
+		t.cancel(c, timerKind(k))
+	}
+}
 
 // each calls fn for every pending timer of the given kind, in no
 // particular order.
@@ -165,9 +227,11 @@ func (t *timerHeap) each(kind timerKind, fn func(e *timer)) {
 	}
 }
 
-// clear removes every entry. The connections' pending marks are left as
-// they are: the caller removes every connection afterwards.
+// clear removes every entry. The connections' pending marks (and the
+// count of them) are left as they are: the caller removes every connection
+// afterwards, which clears them.
 func (t *timerHeap) clear() {
+	t.entries = 0
 	clear(t.h)
 	t.h = t.h[:0]
 	for k := range t.q {
@@ -201,6 +265,7 @@ func (t *timerHeap) next(ns int64) *timer {
 			t.popHeap()
 		} else {
 			t.q[src].drop()
+			t.entries--
 		}
 	}
 }
@@ -209,10 +274,12 @@ func (t *timerHeap) next(ns int64) *timer {
 func (t *timerHeap) pop(e *timer) (*conn, timerKind) {
 	c, kind := e.c, e.kind
 	c.timerSeq[kind] = 0
+	t.live--
 	if len(t.h) > 0 && e == &t.h[0] {
 		t.popHeap()
 	} else {
 		t.q[kind].drop()
+		t.entries--
 	}
 	return c, kind
 }

@@ -210,6 +210,12 @@ type Stats struct {
 	// table was full.
 	ExpectedDropped uint64
 	Tunnels         TunnelStats
+	// Timers are the timer entries queued now, stale ones (of cancelled
+	// timers and removed connections) included; at most twice the pending
+	// timers plus 4096. TimerCompactions counts the times the stale ones
+	// were dropped at once to keep that bound.
+	Timers           int
+	TimerCompactions uint64
 }
 
 // key identifies a connection in either direction: the (address, port)
@@ -293,6 +299,7 @@ func (t *Tracker) Now() time.Time { return t.now }
 func (t *Tracker) Stats() Stats {
 	st := t.stats
 	st.Tunnels.Active, st.Tunnels.IPTunnels = len(t.tun.active), len(t.tun.ip)
+	st.Timers, st.TimerCompactions = t.timers.entries, t.timers.compactions
 	return st
 }
 

@@ -142,6 +142,11 @@ type Config struct {
 	// Checksums makes a worker validate checksums as Zeek does without -C
 	// (see flow.Config.Checksums); off by default, as with -C.
 	Checksums bool
+	// MaxConnections caps the connections a worker tracks (flow.Config.MaxFlows,
+	// about 1 KB each with the analyzers): beyond it the least recently
+	// active one is evicted, reported like a removed connection and counted
+	// in WorkerStatus.FlowsEvicted. 0 means flow.DefaultMaxFlows.
+	MaxConnections int
 	// Tunnels configures a worker's decapsulation (Zeek's defaults when
 	// zero).
 	Tunnels flow.TunnelConfig

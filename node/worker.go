@@ -51,7 +51,8 @@ func newWorker(n *Node) (*worker, error) {
 	}
 	subs = append(subs, w.leg)
 	w.pipe, err = traffic.New(traffic.Config{
-		Flow:      flow.Config{Checksums: n.cfg.Checksums, Tunnel: n.cfg.Tunnels, UIDSeed: rand.Uint64() | 1},
+		Flow: flow.Config{Checksums: n.cfg.Checksums, Tunnel: n.cfg.Tunnels, UIDSeed: rand.Uint64() | 1,
+			MaxFlows: n.cfg.MaxConnections},
 		Analyzers: n.cfg.Settings.Analyzers.AnalyzerConfig,
 	}, subs)
 	if err != nil {

@@ -1,6 +1,9 @@
 package testcluster
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"shoal/ingest"
+	"shoal/packet"
 )
 
 // TestGeneratedTruth: a worker generates 20000 connections (local and
@@ -141,4 +145,84 @@ func diffLines(got, want []string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestMaxConnections: a worker capped at 50 tracked connections reads a
+// generated capture whose connections overlap by hundreds: it evicts the
+// least recently active ones and counts them in its status. A connection
+// evicted before its handshake completed is lost, as on a capture box out
+// of memory, so known_hosts.log holds most of the hosts, and none that the
+// traffic does not have.
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t, 90*time.Second)
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "gen.pcap")
+	f, err := os.Create(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truthBuf bytes.Buffer
+	g, err := ingest.NewGenerator(ingest.GeneratorConfig{Seed: 3, Hosts: 300, Servers: 50, LocalServers: 50,
+		Count: 5000, Start: time.Unix(1700000000, 0), Truth: &truthBuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := ingest.NewPcapWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Run(ctx, func(p *packet.Packet) {
+		if err := pw.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(pw.Flush(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	truth, err := ingest.ReadTruth(&truthBuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, ctx, Options{Managers: 1, Datanodes: 1})
+	if err := c.WaitConverged(ctx, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Add(ctx, RoleWorker, "--read", pcap, "--max-connections=50")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTraceExit(t, ctx, w)
+	var done struct {
+		Worker map[string]any `json:"worker"`
+	}
+	if err := json.Unmarshal([]byte(w.DoneLine()), &done); err != nil {
+		t.Fatalf("done line %q: %v", w.DoneLine(), err)
+	}
+	evicted, _ := done.Worker["flows_evicted"].(float64)
+	if flows, ok := done.Worker["flows"].(float64); evicted < 1000 || !ok || flows != 0 {
+		t.Errorf("worker status %v: want evictions counted and no flow left", done.Worker)
+	}
+	local := map[string]bool{}
+	for h := range truth.Hosts {
+		if strings.HasPrefix(h.String(), "10.") {
+			local[h.String()] = true
+		}
+	}
+	shutdown(t, ctx, c)
+	l, err := c.ReadLog(c.ByRole(RoleManager)[0], "known_hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range l.Rows {
+		if h := r[l.Index("host")]; !local[h] {
+			t.Errorf("known_hosts logged %s, which completed no handshake", h)
+		}
+	}
+	if len(l.Rows) < len(local)*8/10 || len(l.Rows) > len(local) {
+		t.Errorf("known_hosts: %d rows of %d hosts", len(l.Rows), len(local))
+	}
+	t.Logf("%.0f connections evicted; %d of %d hosts logged", evicted, len(l.Rows), len(local))
 }

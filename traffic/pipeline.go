@@ -50,6 +50,8 @@ type Pipeline struct {
 	facts   []service.Fact // reused for each packet's facts
 
 	established, tls13 atomic.Uint64
+	// The tracker's gauges and evictions, sampled at each Expire and Finish.
+	flows, timers, evicted atomic.Uint64
 }
 
 // Config configures a Pipeline.
@@ -104,6 +106,15 @@ func (p *Pipeline) Now() time.Time { return p.tracker.Now() }
 func (p *Pipeline) Expire(ctx context.Context, now time.Time) {
 	p.ctx = ctx
 	p.tracker.Expire(now)
+	p.sample()
+}
+
+// sample copies the tracker's gauges for Counters.
+func (p *Pipeline) sample() {
+	st := p.tracker.Stats()
+	p.flows.Store(uint64(st.Flows + st.UDP.Flows + st.ICMP.Flows))
+	p.timers.Store(uint64(st.Timers))
+	p.evicted.Store(st.Evicted)
 }
 
 // Finish ends packet input as Zeek's termination does: pending attempt
@@ -111,6 +122,7 @@ func (p *Pipeline) Expire(ctx context.Context, now time.Time) {
 func (p *Pipeline) Finish(ctx context.Context) {
 	p.ctx = ctx
 	p.tracker.Finish()
+	p.sample()
 }
 
 // Counters are the traffic path's counters: established handshakes and
@@ -119,6 +131,9 @@ func (p *Pipeline) Counters() []analysis.Counter {
 	return []analysis.Counter{
 		{Name: "established", Help: "TCP handshakes completed (connection_established).", Value: p.established.Load()},
 		{Name: "tls13_handshakes", Help: "TLS 1.3 handshakes seen: their certificates are encrypted.", Value: p.tls13.Load()},
+		{Name: "flows", Help: "Connections tracked (at most --max-connections), sampled every 4096 packets.", Value: p.flows.Load()},
+		{Name: "flows_evicted", Help: "Connections evicted, least recently active first, to stay within --max-connections.", Value: p.evicted.Load()},
+		{Name: "timer_entries", Help: "The connection tracker's queued timers, stale ones included, sampled every 4096 packets.", Value: p.timers.Load()},
 	}
 }
 

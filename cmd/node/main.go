@@ -98,7 +98,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		genScanners, genScanPct               int
 		genLocalServers, genUnans, genRej     int
 		genTruth                              string
-		partitions, queue                     int
+		partitions, queue, maxConns           int
 		expire                                time.Duration
 		keyFile, clusterName, tokenFile       string
 		insecure                              bool
@@ -154,6 +154,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&profile, "gossip-profile", "lan", "gossip timing: lan, local or fast")
 	fs.IntVar(&partitions, "partitions", route.DefaultPartitions, "ring partitions (cluster-wide; must exceed any pool's size)")
 	fs.IntVar(&queue, "queue", 65536, "per-peer limit of unacknowledged events")
+	fs.IntVar(&maxConns, "max-connections", flow.DefaultMaxFlows, "worker: connections tracked at most (about 1 KB each); beyond, the least recently active is evicted and counted")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&keyFile, "gossip-key-file", "", "encrypt gossip with the base64 keys in `file` (one per line, first primary; rewritten by `node keys`)")
 	fs.StringVar(&clusterName, "cluster-name", "", "cluster `name`: gossip with another name is refused (authenticated only with --gossip-key-file)")
@@ -208,6 +209,10 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--queue: must be positive, got %d", queue)
 	}
 	c.QueueLimit = queue
+	if maxConns < 1 {
+		return nil, fmt.Errorf("--max-connections: must be positive, got %d", maxConns)
+	}
+	c.MaxConnections = maxConns
 	if c.Role != node.RoleWorker && (len(read) > 0 || generate || iface != "" || len(zeekLogs) > 0 || zeekDir != "" || len(observe) > 0) {
 		return nil, errors.New("--read, --generate, --interface, --zeek-log, --zeek-logs and --observe need --role worker")
 	}

@@ -32,6 +32,7 @@ func TestInvalidFlagsExit2(t *testing.T) {
 		"bad darknets":            {[]string{"--role", "datanode", "--darknets", "10.0.0.0/8,nope"}, "--darknets"},
 		"bad scan timeout":        {[]string{"--role", "datanode", "--scan-timeout", "0s"}, "--scan-timeout"},
 		"interface on manager":    {[]string{"--role", "manager", "--log-dir", "x", "--interface", "eth0"}, "--interface"},
+		"zero max connections":    {[]string{"--role", "worker", "--max-connections", "0"}, "--max-connections"},
 		"truth without generator": {[]string{"--role", "worker", "--gen-truth", "t.json"}, "--gen-truth"},
 		"truth unwritable": {[]string{"--role", "worker", "--generate", "--gen-truth", "/nonexistent/dir/t.json"},
 			"--gen-truth"},
