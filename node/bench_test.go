@@ -1,9 +1,13 @@
 package node
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +128,64 @@ func hostsOwner(d *Node) int {
 		}
 	}
 	panic("no known_hosts module")
+}
+
+// BenchmarkObserveFeedVsObserve measures the --observe feed (JSON lines
+// from a file: read, decoded, observed) against in-process Node.Observe of
+// the same observations through the same worker and 3 datanodes, in the
+// same run, and reports the ratio (feed rate / Observe rate).
+func BenchmarkObserveFeedVsObserve(b *testing.B) {
+	w, dns := benchCluster(b)
+	ctx := context.Background()
+	n := b.N
+	keys := make([]sumstats.Key, n)
+	path := filepath.Join(b.TempDir(), "feed.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	for i := range keys {
+		h := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		keys[i] = sumstats.Key{Host: h}
+		fmt.Fprintf(bw, `{"stream":"s","key":{"host":"%s"},"value":{"num":%d},"ts":1700000000}`+"\n", h, i)
+	}
+	if err := errors.Join(bw.Flush(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	observed := func() uint64 {
+		var t uint64
+		for _, d := range dns {
+			t += d.datanode.sumstats.observations.Load()
+		}
+		return t
+	}
+	wait := func(want uint64) {
+		for observed() < want {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	ts := time.Unix(1700000000, 0)
+	b.ResetTimer()
+	base := observed()
+	t0 := time.Now()
+	for i := range n {
+		if err := w.Observe(ctx, "s", keys[i], sumstats.Num(uint64(i)), ts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wait(base + uint64(n))
+	obsDur := time.Since(t0)
+
+	base = observed()
+	t1 := time.Now()
+	if err := w.worker.leg.feedObservations(ctx, path); err != nil {
+		b.Fatal(err)
+	}
+	wait(base + uint64(n))
+	feedDur := time.Since(t1)
+	b.StopTimer()
+	b.ReportMetric(float64(n)/obsDur.Seconds(), "observe_ev/s")
+	b.ReportMetric(float64(n)/feedDur.Seconds(), "feed_ev/s")
+	b.ReportMetric(obsDur.Seconds()/feedDur.Seconds(), "ratio")
 }

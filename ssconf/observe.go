@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -55,9 +56,29 @@ func malformed(format string, args ...any) error {
 // documentation). Leading and trailing white space is ignored. An error is
 // an *Error wrapping ErrMalformed whose Msg says what is wrong. It is safe
 // for concurrent use; line is not retained.
+//
+// The usual line is decoded by a scanner for the fixed schema, without
+// reflection; the rest (escapes in strings, nulls, duplicate fields, and
+// every malformed line) by encoding/json, so that results and errors are
+// encoding/json's.
 func ParseObservation(line []byte) (Observation, error) {
-	var o Observation
+	var p fastParser
+	return p.parseLine(line)
+}
+
+// parseLine is ParseObservation with p's stream name cache.
+func (p *fastParser) parseLine(line []byte) (Observation, error) {
 	line = bytes.TrimSpace(line)
+	if o, ok := p.parse(line); ok {
+		return o, nil
+	}
+	return parseObservationJSON(line)
+}
+
+// parseObservationJSON is ParseObservation by encoding/json: the reference
+// decoding, for lines the fast path declines. line is trimmed.
+func parseObservationJSON(line []byte) (Observation, error) {
+	var o Observation
 	if len(line) == 0 || line[0] != '{' {
 		return o, malformed("want a JSON object")
 	}
@@ -102,9 +123,7 @@ func ParseObservation(line []byte) (Observation, error) {
 		if ts < 0 || ts > maxTS {
 			return o, malformed("ts: %s is out of range [0, %g]", clip(raw), float64(maxTS))
 		}
-		sec := math.Floor(ts)
-		usec := math.Round((ts - sec) * 1e6)
-		o.TS = time.Unix(int64(sec), int64(usec)*1000)
+		o.TS = epochTime(ts)
 	}
 
 	o.Repeat = 1
@@ -118,13 +137,20 @@ func ParseObservation(line []byte) (Observation, error) {
 	return o, nil
 }
 
+// epochTime converts epoch seconds to a time, to the microsecond.
+func epochTime(ts float64) time.Time {
+	sec := math.Floor(ts)
+	usec := math.Round((ts - sec) * 1e6)
+	return time.Unix(int64(sec), int64(usec)*1000)
+}
+
 func parseKey(raw json.RawMessage) (sumstats.Key, error) {
 	var k sumstats.Key
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return k, malformed("key: want an object with host and/or str, got %s", clip(raw))
 	}
-	for name := range m {
+	for _, name := range slices.Sorted(maps.Keys(m)) { // sorted: the same message every time
 		if name != "host" && name != "str" {
 			return k, malformed("key: unknown field %q (want host and/or str)", name)
 		}
@@ -156,15 +182,13 @@ func parseValue(raw json.RawMessage) (sumstats.Observation, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return sumstats.Observation{}, malformed("value: want an object with one of num, dbl, str, got %s", clip(raw))
 	}
-	names := make([]string, 0, len(m))
-	for name := range m {
+	names := slices.Sorted(maps.Keys(m)) // sorted: the same message every time
+	for _, name := range names {
 		if name != "num" && name != "dbl" && name != "str" {
 			return sumstats.Observation{}, malformed("value: unknown field %q (want one of num, dbl, str)", name)
 		}
-		names = append(names, name)
 	}
 	if len(names) != 1 {
-		slices.Sort(names)
 		return sumstats.Observation{}, malformed("value: want exactly one of num, dbl, str, got %d (%s)", len(names), strings.Join(names, ", "))
 	}
 	v := m[names[0]]
@@ -229,6 +253,7 @@ func ReadObservations(ctx context.Context, name string, r io.Reader, fn func(*Ob
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	var o Observation
+	p := fastParser{intern: map[string]string{}}
 	for {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -251,7 +276,7 @@ func ReadObservations(ctx context.Context, name string, r io.Reader, fn func(*Ob
 			perr = malformed("line longer than %d bytes", MaxLineBytes)
 		case len(bytes.TrimSpace(line)) == 0:
 		default:
-			o, perr = ParseObservation(line)
+			o, perr = p.parseLine(line)
 			if perr == nil {
 				st.Observations++
 				fn(&o)

@@ -239,12 +239,19 @@ func TestReadObservationsErrors(t *testing.T) {
 	var _ io.Reader = (*failReader)(nil)
 }
 
+// FuzzParseObservation: go test -run=^$ -fuzz=FuzzParseObservation ./ssconf
+// — the decoder agrees with encoding/json (results and errors), and what it
+// accepts is a valid observation.
 func FuzzParseObservation(f *testing.F) {
+	for _, s := range feedSamples {
+		f.Add([]byte(s))
+	}
 	f.Add([]byte(`{"stream":"test.metric","key":{"host":"1.2.3.4","str":"x"},"value":{"num":5},"ts":1300000000.25}`))
 	f.Add([]byte(`{"stream":"s","key":{"str":"k"},"value":{"dbl":-2.5e3},"repeat":7}`))
 	f.Add([]byte(`{"stream":"s","key":{"host":"::ffff:1.2.3.4"},"value":{"str":"v"},"node":"w"}`))
 	f.Add([]byte(`{"stream":"s","key":{},"value":{"num":1,"dbl":2}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		checkAgainstJSON(t, line)
 		o, err := ParseObservation(line)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
