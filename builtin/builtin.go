@@ -18,6 +18,7 @@ import (
 	"shoal/known/services"
 	"shoal/notice"
 	"shoal/site"
+	"shoal/software"
 )
 
 // Config holds the configuration of every built-in module. The zero value
@@ -26,6 +27,7 @@ type Config struct {
 	Hosts    hosts.Config
 	Services services.Config
 	Certs    certs.Config
+	Software software.Config
 }
 
 // SetLocalNets sets the local networks of every module that has them (the
@@ -34,6 +36,7 @@ func (c *Config) SetLocalNets(n site.Nets) {
 	c.Hosts.LocalNets = n
 	c.Services.LocalNets = n
 	c.Certs.LocalNets = n
+	c.Software.LocalNets = n
 }
 
 // SetExpire sets how long a known host, service or certificate stays known
@@ -52,5 +55,6 @@ func Modules(c Config) []analysis.Module {
 		hosts.New(c.Hosts),
 		services.New(c.Services),
 		certs.New(c.Certs),
+		software.New(c.Software),
 	}
 }

@@ -84,6 +84,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		logDir, logFormat, localNets          string
 		tracking, profile, logLevel           string
 		svcTracking, certTracking             string
+		swTracking, swChanges                 string
 		join                                  listFlag
 		read, zeekLogs, observe               fileFlag
 		sumstatsFile                          string
@@ -150,6 +151,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
 	fs.StringVar(&svcTracking, "known-services-tracking", "local", "services known_services logs (by responder): local, remote, all or none")
 	fs.StringVar(&certTracking, "known-certs-tracking", "local", "certificates known_certs logs (by server): local, remote, all or none")
+	fs.StringVar(&swTracking, "software-tracking", "local", "hosts whose software software.log logs: local, remote, all or none")
+	fs.StringVar(&swChanges, "software-version-changes", "", "comma-separated software `names` whose version changes raise Software::Software_Version_Change notices")
 	fs.DurationVar(&expire, "known-hosts-expire", 24*time.Hour, "how long a known host, service or certificate stays known")
 	fs.StringVar(&profile, "gossip-profile", "lan", "gossip timing: lan, local or fast")
 	fs.IntVar(&partitions, "partitions", route.DefaultPartitions, "ring partitions (cluster-wide; must exceed any pool's size)")
@@ -195,6 +198,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if an.Certs.Tracking, err = site.ParseMode(certTracking); err != nil {
 		return nil, fmt.Errorf("--known-certs-tracking: %w", err)
+	}
+	if an.Software.Tracking, err = site.ParseMode(swTracking); err != nil {
+		return nil, fmt.Errorf("--software-tracking: %w", err)
+	}
+	for _, n := range strings.Split(swChanges, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			an.Software.Interesting = append(an.Software.Interesting, n)
+		}
 	}
 	if expire <= 0 {
 		return nil, fmt.Errorf("--known-hosts-expire: must be positive, got %v", expire)

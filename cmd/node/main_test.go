@@ -16,6 +16,7 @@ func TestInvalidFlagsExit2(t *testing.T) {
 		"no role":                 {[]string{}, "--role"},
 		"bad role":                {[]string{"--role", "proxy"}, "--role"},
 		"bad tracking":            {[]string{"--role", "worker", "--known-hosts-tracking", "some"}, "--known-hosts-tracking"},
+		"bad software tracking":   {[]string{"--role", "worker", "--software-tracking", "most"}, "--software-tracking"},
 		"bad local nets":          {[]string{"--role", "worker", "--local-nets", "10.0.0.0/33"}, "--local-nets"},
 		"bad profile":             {[]string{"--role", "worker", "--gossip-profile", "wan2"}, "--gossip-profile"},
 		"bad log format":          {[]string{"--role", "manager", "--log-dir", "x", "--log-format", "xml"}, "--log-format"},
@@ -58,7 +59,8 @@ func TestInvalidFlagsExit2(t *testing.T) {
 func TestFlagsBuildConfig(t *testing.T) {
 	o, err := parse([]string{"--role", "worker", "--join", "127.0.0.1:1,127.0.0.1:2", "--join", "127.0.0.1:3",
 		"--read", "a,b.pcap", "--read", "c.pcap", "--local-nets", "141.142.0.0/16", "--known-hosts-tracking", "all",
-		"--gossip-profile", "fast", "--partitions", "101"}, &bytes.Buffer{})
+		"--gossip-profile", "fast", "--partitions", "101", "--software-tracking", "remote",
+		"--software-version-changes", "OpenSSH, Apache,"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +73,10 @@ func TestFlagsBuildConfig(t *testing.T) {
 	}
 	if c.Ring.Partitions != 101 || o.an.Hosts.Tracking.String() != "all" || o.an.Hosts.LocalNets.String() != "141.142.0.0/16" {
 		t.Errorf("config = %+v, analyses %+v", c, o.an)
+	}
+	sw := o.an.Software
+	if sw.Tracking.String() != "remote" || strings.Join(sw.Interesting, " ") != "OpenSSH Apache" || sw.LocalNets.String() != "141.142.0.0/16" {
+		t.Errorf("software config %+v", sw)
 	}
 }
 
