@@ -150,7 +150,7 @@ func (o *observer) poll(ctx context.Context) {
 // and the records the managers wrote.
 func (o *observer) progress(ctx context.Context) {
 	var sent, acked, dropped, records uint64
-	answered := 0
+	answered, managers := 0, 0
 	for _, p := range o.c.Running() {
 		st, err := p.Status(ctx)
 		if err != nil {
@@ -164,6 +164,7 @@ func (o *observer) progress(ctx context.Context) {
 			dropped += st.Counters.Dropped
 		case testcluster.RoleManager:
 			if st.Manager != nil {
+				managers++
 				for _, n := range st.Manager.Records {
 					records += n
 				}
@@ -171,6 +172,13 @@ func (o *observer) progress(ctx context.Context) {
 		}
 	}
 	if ctx.Err() != nil || answered == 0 {
+		return
+	}
+	if managers == 0 {
+		// Stopped, killed or cut off: no rate across the gap (a restarted
+		// manager counts from zero).
+		o.lastAt = time.Time{}
+		o.say("workers sent %d events, %d acknowledged, %d dropped; no manager answers", sent, acked, dropped)
 		return
 	}
 	now := time.Now()
