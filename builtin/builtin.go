@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/analysis"
+	"shoal/connlog"
 	"shoal/known/certs"
 	"shoal/known/hosts"
 	"shoal/known/services"
@@ -28,6 +29,7 @@ type Config struct {
 	Services services.Config
 	Certs    certs.Config
 	Software software.Config
+	Conn     connlog.Config
 }
 
 // SetLocalNets sets the local networks of every module that has them (the
@@ -37,6 +39,7 @@ func (c *Config) SetLocalNets(n site.Nets) {
 	c.Services.LocalNets = n
 	c.Certs.LocalNets = n
 	c.Software.LocalNets = n
+	c.Conn.LocalNets = n
 }
 
 // SetExpire sets how long a known host, service or certificate stays known
@@ -56,5 +59,6 @@ func Modules(c Config) []analysis.Module {
 		services.New(c.Services),
 		certs.New(c.Certs),
 		software.New(c.Software),
+		connlog.New(c.Conn),
 	}
 }

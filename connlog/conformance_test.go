@@ -1,13 +1,10 @@
 package connlog_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,73 +19,6 @@ import (
 	"shoal/site"
 	"shoal/zeeklog"
 )
-
-// zeekRun is how a Zeek test ran: its trace, whether checksums were
-// validated (no -C), the analyzers loaded (nil: Zeek's default scripts)
-// and Tunnel::max_depth.
-type zeekRun struct {
-	trace     string
-	checksums bool
-	analyzers []string
-	maxDepth  int
-	noTunnel  bool // the script checks that Zeek wrote no tunnel.log
-}
-
-// protocolScripts maps @load lines of the case scripts to analyzers.
-var protocolScripts = map[string]string{
-	"base/protocols/http": "HTTP", "base/protocols/dns": "DNS", "base/protocols/ssl": "SSL",
-	"base/protocols/ssh": "SSH", "base/protocols/ntp": "NTP", "base/protocols/ftp": "FTP",
-	"base/protocols/smtp": "SMTP",
-}
-
-var (
-	execLine = regexp.MustCompile(`@TEST-EXEC: zeek ((?:-\S+ )*)(?:-r )?(\S+)`)
-	depthRe  = regexp.MustCompile(`redef Tunnel::max_depth = (\d+)`)
-)
-
-// parseScript reads a case's test.zeek or test.test.
-func parseScript(t *testing.T, dir string) zeekRun {
-	t.Helper()
-	var data []byte
-	for _, name := range []string{"test.zeek", "test.test"} {
-		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-			data = b
-			break
-		}
-	}
-	if data == nil {
-		t.Fatalf("%s: no test script", dir)
-	}
-	run := zeekRun{checksums: true}
-	bare := false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if m := execLine.FindStringSubmatch(line); m != nil && run.trace == "" {
-			flags := m[1]
-			bare = strings.Contains(flags, "b")
-			run.checksums = !strings.Contains(flags, "C")
-			run.trace = filepath.Base(m[2])
-		}
-		if rest, ok := strings.CutPrefix(line, "@load "); ok {
-			if a, ok := protocolScripts[strings.TrimSpace(rest)]; ok {
-				run.analyzers = append(run.analyzers, a)
-			}
-		}
-		if strings.Contains(line, "test ! -e tunnel.log") || strings.Contains(line, "! test -f tunnel.log") {
-			run.noTunnel = true
-		}
-		if m := depthRe.FindStringSubmatch(line); m != nil {
-			run.maxDepth, _ = strconv.Atoi(m[1])
-		}
-	}
-	if !bare {
-		run.analyzers = nil
-	} else if run.analyzers == nil {
-		run.analyzers = []string{}
-	}
-	return run
-}
 
 // serviceAnalyzer identifies services on a connection as the worker does:
 // the payload Detector, restricted to the loaded analyzers, names the
@@ -135,9 +65,9 @@ func (a *serviceAnalyzer) Done(*flow.Conn) {}
 
 // runCase runs a trace through a tracker configured as Zeek was, and
 // returns conn.log and tunnel.log as rendered by connlog.
-func runCase(t *testing.T, tracePath string, run zeekRun) (conn, tunnel *logcmp.Table) {
+func runCase(t *testing.T, tracePath string, run logcmp.Run) (conn, tunnel *logcmp.Table) {
 	t.Helper()
-	ac := service.AnalyzerConfig{Loaded: run.analyzers}
+	ac := service.AnalyzerConfig{Loaded: run.Analyzers}
 	tcp, udp := ac.ServerPorts()
 	services := ac.Services()
 	var connBuf, tunBuf bytes.Buffer
@@ -152,8 +82,8 @@ func runCase(t *testing.T, tracePath string, run zeekRun) (conn, tunnel *logcmp.
 	var vals []zeeklog.Value
 	var tr *flow.Tracker
 	tr = flow.NewTracker(flow.Config{
-		ServerPorts: tcp, UDPServerPorts: udp, Checksums: run.checksums,
-		Tunnel: flow.TunnelConfig{MaxDepth: run.maxDepth},
+		ServerPorts: tcp, UDPServerPorts: udp, Checksums: run.Checksums,
+		Tunnel: flow.TunnelConfig{MaxDepth: run.MaxDepth},
 		Handler: flow.Handler{
 			NewConn: func(c *flow.Conn) {
 				a := &serviceAnalyzer{tr: tr}
@@ -229,13 +159,16 @@ func TestTunnelCases(t *testing.T) {
 	passed := 0
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
-		run := parseScript(t, dir)
+		run, err := logcmp.ReadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantConn := readBaseline(t, filepath.Join(dir, "conn.log"))
 		wantTunnel := readBaseline(t, filepath.Join(dir, "tunnel.log"))
 		equal := false
 		t.Run(name, func(t *testing.T) {
-			conn, tunnel := runCase(t, filepath.Join(root, "traces", run.trace), run)
-			if run.noTunnel && len(tunnel.Rows) > 0 {
+			conn, tunnel := runCase(t, filepath.Join(root, "traces", run.Trace), run)
+			if run.NoTunnel && len(tunnel.Rows) > 0 {
 				t.Errorf("tunnel.log has %d rows; Zeek wrote none", len(tunnel.Rows))
 			}
 			diffs := logcmp.Compare(conn, wantConn, tunnel, wantTunnel)
@@ -261,7 +194,7 @@ func TestConnLogCases(t *testing.T) {
 		{"ftp-ipv4.pcap", "conn-ftp-ipv4/conn.log"},
 	} {
 		t.Run(tc.trace, func(t *testing.T) {
-			conn, _ := runCase(t, filepath.Join(root, "traces", tc.trace), zeekRun{checksums: true})
+			conn, _ := runCase(t, filepath.Join(root, "traces", tc.trace), logcmp.Run{Checksums: true})
 			want := readBaseline(t, filepath.Join(root, "expected", tc.log))
 			for _, d := range logcmp.Compare(conn, want, nil, nil) {
 				t.Error(d)

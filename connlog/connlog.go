@@ -1,14 +1,21 @@
-// Package connlog owns the rows of conn.log and tunnel.log: Zeek's field
-// layouts (Conn::Info, Tunnel::Info) and the rendering of a connection's
-// record (flow.Record) or a tunnel event (flow.TunnelEvent) as values for
-// a zeeklog writer, exactly as Zeek's conn and tunnels scripts fill them.
+// Package connlog owns conn.log and tunnel.log: Zeek's field layouts
+// (Conn::Info, Tunnel::Info), the record a worker ships for each row, and
+// the module (analysis.Module) that sends them from workers to managers.
 //
-//	vals := connlog.ConnRow(rec, site.PrivateNets(), vals[:0])
-//	w.Write(vals...) // a zeeklog.Writer created with connlog.ConnFields
+//   - Worker: on traffic's Removed (a connection's record) and Tunnel
+//     events, encodes the row's record (AppendRecord, AppendTunnel: every
+//     column decided on the worker, local flags included) and sends it to
+//     the manager that owns its uid (hashed, so a re-sent row reaches the
+//     manager whose window may already hold it).
+//   - Manager: conn.log and tunnel.log; DecodeRecord and ConnRecord.Row
+//     render the row.
 //
 // A row is a pure function of its record: the same connection always
 // renders the same line, which is what lets a manager drop a row re-sent
 // after a failure (PLAN.md D3).
+//
+//	vals := connlog.ConnRow(rec, site.PrivateNets(), vals[:0]) // as a manager renders it
+//	w.Write(vals...) // a zeeklog.Writer created with connlog.ConnFields
 //
 // The package is pure: no I/O, no goroutines.
 package connlog

@@ -189,9 +189,13 @@ func (c AnalyzerConfig) Services() Set {
 }
 
 // ParseAnalyzerList parses a comma-separated list of analyzer names
-// ("HTTP,DNS"), checking each; "" gives an empty, non-nil list.
+// ("HTTP,DNS"), checking each; "" and "none" give an empty, non-nil list
+// (no protocol analyzer, as a bare "zeek -b").
 func ParseAnalyzerList(s string) ([]string, error) {
 	out := []string{}
+	if strings.TrimSpace(s) == "none" {
+		return out, nil
+	}
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {

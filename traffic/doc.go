@@ -12,6 +12,8 @@
 //	Service      ServiceHook      known-services' check          the responder took part (once per connection)
 //	Cert         CertHook         ssl_established                a TLS server certificate (leaf)
 //	Fact         FactHook         http_header, ssh_*_version, …  a protocol fact (service.Fact)
+//	Removed      RemovedHook      connection_state_remove        a connection's conn.log record (packets only)
+//	Tunnel       TunnelHook       Tunnel::register / close       a tunnel.log row: discovered, closed, expired
 //
 // Zeek's own logs raise the same events (Conn: a conn.log row, in
 // connection start order; ZeekCert: an ssl.log row joined with x509.log),

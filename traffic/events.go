@@ -90,6 +90,26 @@ type FactHook interface {
 	Fact(ctx context.Context, f *Fact)
 }
 
+// Removed is a connection's conn.log record, raised when the connection is
+// removed (connection_state_remove), after its payload analysis finished:
+// its services are final. Packets only; the slices it holds (its tunnel
+// parents) are valid during the call.
+type Removed = flow.Record
+
+// RemovedHook receives Removed events. The tracker builds a record only
+// while some module subscribes.
+type RemovedHook interface {
+	Removed(ctx context.Context, r *Removed)
+}
+
+// Tunnel is a tunnel.log row: a tunnel discovered, closed or expired.
+type Tunnel = flow.TunnelEvent
+
+// TunnelHook receives Tunnel events.
+type TunnelHook interface {
+	Tunnel(ctx context.Context, ev *Tunnel)
+}
+
 // hooks are the subscribers of each event, in registration order.
 type hooks struct {
 	established []EstablishedHook
@@ -97,6 +117,8 @@ type hooks struct {
 	service     []ServiceHook
 	cert        []CertHook
 	fact        []FactHook
+	removed     []RemovedHook
+	tunnel      []TunnelHook
 }
 
 // collect sorts subscribers by the hooks they implement.
@@ -117,6 +139,12 @@ func collect(subscribers []any) hooks {
 		}
 		if x, ok := s.(FactHook); ok {
 			h.fact = append(h.fact, x)
+		}
+		if x, ok := s.(RemovedHook); ok {
+			h.removed = append(h.removed, x)
+		}
+		if x, ok := s.(TunnelHook); ok {
+			h.tunnel = append(h.tunnel, x)
 		}
 	}
 	return h

@@ -78,6 +78,12 @@ func New(cfg Config, subscribers []any) (*Pipeline, error) {
 	fc := cfg.Flow
 	fc.ServerPorts, fc.UDPServerPorts = cfg.Analyzers.ServerPorts()
 	fc.Handler = flow.Handler{NewConn: p.newConn, Established: p.onEstablished, Attempt: p.onAttempt}
+	if len(p.hooks.removed) > 0 {
+		fc.Handler.Removed = p.onRemoved
+	}
+	if len(p.hooks.tunnel) > 0 {
+		fc.Handler.Tunnel = p.onTunnel
+	}
 	p.tracker = flow.NewTracker(fc)
 	return p, nil
 }
@@ -138,6 +144,18 @@ func (p *Pipeline) Counters() []analysis.Counter {
 }
 
 func (p *Pipeline) onEstablished(ev *flow.Established) { p.raiseEstablished(ev) }
+
+func (p *Pipeline) onRemoved(r *flow.Record) {
+	for _, h := range p.hooks.removed {
+		h.Removed(p.ctx, r)
+	}
+}
+
+func (p *Pipeline) onTunnel(ev *flow.TunnelEvent) {
+	for _, h := range p.hooks.tunnel {
+		h.Tunnel(p.ctx, ev)
+	}
+}
 
 func (p *Pipeline) raiseEstablished(ev *Established) {
 	p.established.Add(1)

@@ -103,10 +103,6 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		expire                                time.Duration
 		keyFile, clusterName, tokenFile       string
 		insecure                              bool
-		analyzers, disabled                   string
-		analyzerPorts                         fileFlag
-		checksums                             bool
-		tunnelDepth                           int
 	)
 	fs.StringVar(&role, "role", "", "worker, datanode or manager (required)")
 	fs.StringVar(&name, "name", "", "unique node name (default: role-host-port)")
@@ -142,11 +138,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&genUnans, "gen-unanswered-percent", ingest.DefaultUnansweredPercent, "generator: percent of client connections nobody answers")
 	fs.IntVar(&genRej, "gen-rejected-percent", ingest.DefaultRejectedPercent, "generator: percent of client connections rejected with a RST")
 	fs.StringVar(&genTruth, "gen-truth", "", "generator: write the ground truth of the generated traffic to `file` (JSON lines)")
-	fs.StringVar(&analyzers, "analyzers", "", "protocol analyzers to load, comma-separated (default: all; as zeek -b with an @load of each)")
-	fs.StringVar(&disabled, "disable-analyzers", "", "loaded analyzers to turn off (they identify nothing; their ports stay likely server ports)")
-	fs.Var(&analyzerPorts, "analyzer-ports", "extra likely server ports of an analyzer, `NAME=PORT[/tcp|/udp],...` (repeatable)")
-	fs.BoolVar(&checksums, "validate-checksums", false, "worker: validate IP, TCP, UDP and ICMP checksums as Zeek does without -C")
-	fs.IntVar(&tunnelDepth, "tunnel-max-depth", flow.DefaultTunnelMaxDepth, "worker: tunnels a packet may be nested in (Tunnel::max_depth; 0 = no decapsulation)")
+	var tf trafficFlags
+	tf.register(fs)
 	fs.StringVar(&localNets, "local-nets", "", "comma-separated CIDRs that are local (default: the private ranges)")
 	fs.StringVar(&tracking, "known-hosts-tracking", "local", "hosts known_hosts logs: local, remote, all or none")
 	fs.StringVar(&svcTracking, "known-services-tracking", "local", "services known_services logs (by responder): local, remote, all or none")
@@ -280,7 +273,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if err := parseSecurity(c, keyFile, clusterName, tokenFile, insecure); err != nil {
 		return nil, err
 	}
-	if err := parseTraffic(c, analyzers, disabled, analyzerPorts, checksums, tunnelDepth); err != nil {
+	if err := tf.apply(c, &o.an); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -370,7 +363,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	case err := <-done:
 		st := n.Status()
-		summary, _ := json.Marshal(map[string]any{"event": "done", "name": n.Name(), "counters": st.Counters, "worker": st.Worker})
+		summary, _ := json.Marshal(map[string]any{"event": "done", "name": n.Name(), "counters": st.Counters, "worker": st.Worker,
+			"cpu_seconds": cpuSeconds()})
 		fmt.Fprintf(stdout, "%s\n", summary)
 		if err != nil {
 			fmt.Fprintf(stderr, "node: %v\n", err)
