@@ -15,7 +15,8 @@ import (
 func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	a := n.auth
-	mux.HandleFunc("GET /status", a.guard(accessRead, func(w http.ResponseWriter, r *http.Request) {
+	guarded := func(pattern string, h http.HandlerFunc) { mux.HandleFunc(pattern, a.guard(rule(pattern), h)) }
+	guarded("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("gc") == "1" {
 			runtime.GC()
 		}
@@ -23,19 +24,15 @@ func (n *Node) httpHandler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.Encode(n.Status())
-	}))
-	mux.HandleFunc("POST /v1/observe", a.guard(accessWrite, n.httpObserve))
-	mux.HandleFunc("GET /v1/sumstats/lookup", a.guard(accessRead, n.httpLookup))
-	mux.HandleFunc("GET /v1/keys", a.guard(accessAdmin, n.httpKeys))
-	mux.HandleFunc("POST /v1/keys/{op}", a.guard(accessAdmin, n.httpKeys))
+	})
+	guarded("POST /v1/observe", n.httpObserve)
+	guarded("GET /v1/sumstats/lookup", n.httpLookup)
+	guarded("GET /v1/keys", n.httpKeys)
+	guarded("POST /v1/keys/{op}", n.httpKeys)
 	for _, e := range n.mods.endpoints {
-		level := accessRead
-		if e.Write {
-			level = accessWrite
-		}
-		mux.HandleFunc(e.Pattern, a.guard(level, e.Handler))
+		mux.HandleFunc(e.Pattern, a.guard(moduleRule(e), e.Handler))
 	}
-	mux.HandleFunc("POST /v1/sumstats/next-epoch", a.guard(accessWrite, func(w http.ResponseWriter, r *http.Request) {
+	guarded("POST /v1/sumstats/next-epoch", func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("name")
 		if err := n.NextEpoch(r.Context(), name); err != nil {
 			httpError(w, http.StatusBadRequest, err)
@@ -43,7 +40,7 @@ func (n *Node) httpHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"sumstat": name, "epoch": n.epochSeq.Load()})
-	}))
+	})
 	return mux
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"shoal/gossip"
 	"shoal/internal/wire"
+	"shoal/pki"
 	"shoal/route"
 )
 
@@ -41,11 +42,16 @@ type Node struct {
 	httpSv *http.Server
 	auth   *httpAuth
 
+	tlsFiles *pki.Files     // nil without TLS
+	tlsTr    *pki.Transport // nil without TLS
+	confirm  *confirmer     // nil without TLS
+
 	handlers  map[wire.Type]handler // written before Start only
 	started   atomic.Bool
 	skipLeave atomic.Bool
 
 	unknownTypes atomic.Uint64
+	authz        authz
 	badEvents    atomic.Uint64
 	sendErrors   atomic.Uint64 // modules' sends that failed
 	unsent       atomic.Uint64 // records no manager took
@@ -99,6 +105,9 @@ func New(cfg Config) (*Node, error) {
 	n.log = compLog.With().Str("node", cfg.Name).Str("role", string(cfg.Role)).Logger()
 
 	var err error
+	if n.tlsFiles, err = loadTLS(&cfg); err != nil {
+		return nil, err
+	}
 	n.dataLn = cfg.DataListener
 	if n.dataLn == nil {
 		if n.dataLn, err = net.Listen("tcp", cfg.DataBind); err != nil {
@@ -112,6 +121,10 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.auth = newHTTPAuth(cfg.Security.HTTPToken, n.httpLn)
+	if n.tlsFiles != nil && n.httpLn != nil {
+		n.httpLn = httpTLS(n.httpLn, n.tlsFiles)
+		n.auth.tls = true
+	}
 	fail := func(err error) (*Node, error) {
 		n.dataLn.Close()
 		if n.httpLn != nil {
@@ -126,13 +139,24 @@ func New(cfg Config) (*Node, error) {
 		// instead of dropping; a worker on live traffic never blocks.
 		full = route.FullBlock
 	}
+	rcfg := route.Config{Listener: n.dataLn, Dial: cfg.Dial}
+	if n.tlsFiles != nil {
+		n.tlsTr, err = pki.NewTransport(pki.TransportConfig{Files: n.tlsFiles, Listener: n.dataLn, Dial: cfg.Dial,
+			Member: n.gossipMember})
+		if err != nil {
+			return fail(err)
+		}
+		rcfg = route.Config{Transport: n.tlsTr}
+		n.confirm = newConfirmer(n, n.tlsTr)
+	}
 	n.router, err = route.New(route.Config{
 		Name:       cfg.Name,
 		BootID:     n.bootID,
 		Pool:       string(cfg.Role),
 		Ring:       cfg.Ring,
-		Listener:   n.dataLn,
-		Dial:       cfg.Dial,
+		Transport:  rcfg.Transport,
+		Listener:   rcfg.Listener,
+		Dial:       rcfg.Dial,
 		Deliver:    n.deliver,
 		QueueLimit: cfg.QueueLimit,
 		Full:       full,
@@ -350,6 +374,9 @@ func (n *Node) refreshMembers() {
 		if m.State != gossip.StateAlive && m.State != gossip.StateSuspect {
 			continue
 		}
+		if n.confirm != nil && !n.confirm.allowed(m) {
+			continue // not yet proven by an mTLS hello
+		}
 		peers = append(peers, route.Peer{Name: m.Name, Pool: m.Meta.Role, DataAddr: m.Meta.DataAddr, BootID: m.Meta.BootID})
 	}
 	before := n.router.Rings()
@@ -413,6 +440,13 @@ func Handle[T any, PT interface {
 // events of unknown types and malformed ones are counted and dropped.
 func (n *Node) deliver(sender route.Sender, t wire.Type, payload []byte) route.Outcome {
 	from := sender.Name
+	if sender.Name != n.cfg.Name && !n.authz.allowed(sender, t) { // this node's own sends are not checked
+		if c := n.authz.refused.Add(1); c&(c-1) == 0 { // log at powers of two
+			n.log.Warn().Str("peer", from).Str("pool", sender.Pool).Uint16("type", uint16(t)).Uint64("refused", c).
+				Msg("event from a role not allowed to send it, dropped")
+		}
+		return route.OK
+	}
 	h, ok := n.handlers[t]
 	if !ok {
 		if c := n.unknownTypes.Add(1); c&(c-1) == 0 { // log at powers of two
@@ -439,7 +473,7 @@ func (n *Node) waitMembership(ctx context.Context) {
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for !n.gossip.Settled() {
+	for !n.gossip.Settled() || (n.confirm != nil && !n.confirm.settled(n.gossip.Members())) {
 		select {
 		case <-ctx.Done():
 			return

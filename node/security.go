@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/pki"
 )
 
 // Security configures who may talk to a node. The zero value is a node for
@@ -33,6 +34,10 @@ type Security struct {
 	// read endpoints need it unless the listener is on loopback. Key
 	// management needs it whatever the listener.
 	HTTPToken string
+	// TLS, when set, turns on mutual TLS 1.3 for the event transport and
+	// HTTP: the cluster CA, this node's certificate (which must name this
+	// node's name and role) and key, reloaded when the files change.
+	TLS pki.Paths
 	// Insecure allows listening on non-loopback addresses without the
 	// settings that protect them.
 	Insecure bool
@@ -46,14 +51,17 @@ var ErrInsecure = errors.New("node: refusing an unprotected non-loopback listene
 const minTokenLen = 16
 
 // CheckExposure reports the first listener of c that is not on loopback and
-// lacks the settings that protect it: gossip needs GossipKeys, HTTP needs
-// HTTPToken, and the event transport (unauthenticated until mutual TLS is
-// available) always needs Insecure. Listeners replaced by injected ones
+// lacks the settings that protect it: gossip needs GossipKeys, the event
+// transport TLS, HTTP TLS or HTTPToken. Listeners replaced by injected ones
 // (GossipTransport, DataListener) are not checked. Nil with Insecure.
 func CheckExposure(c Config) error {
 	s := c.Security
 	if s.HTTPToken != "" && len(s.HTTPToken) < minTokenLen {
 		return fmt.Errorf("%w: the HTTP token is %d bytes, at least %d are needed", ErrConfig, len(s.HTTPToken), minTokenLen)
+	}
+	tlsOn := s.TLS != (pki.Paths{})
+	if tlsOn && (s.TLS.CA == "" || s.TLS.Cert == "" || s.TLS.Key == "") {
+		return fmt.Errorf("%w: TLS needs the CA, the certificate and the key", ErrConfig)
 	}
 	if s.Insecure {
 		return nil
@@ -76,8 +84,8 @@ func CheckExposure(c Config) error {
 	}
 	for _, l := range []listener{
 		{"gossip", bind, c.GossipTransport != nil, len(s.GossipKeys) > 0, "--gossip-key-file"},
-		{"event transport", data, c.DataListener != nil, false, "mutual TLS (not available yet)"},
-		{"HTTP", c.HTTP, false, s.HTTPToken != "", "--http-token-file"},
+		{"event transport", data, c.DataListener != nil, tlsOn, "--tls-ca, --tls-cert and --tls-key"},
+		{"HTTP", c.HTTP, false, s.HTTPToken != "" || tlsOn, "--http-token-file or --tls-*"},
 	} {
 		if l.addr == "" || l.injected || l.protected || isLoopback(l.addr) {
 			continue
@@ -107,6 +115,7 @@ type httpAuth struct {
 	tokenSum [32]byte // SHA-256 of the token; compared in constant time
 	hasToken bool
 	loopback bool // the listener is on loopback
+	tls      bool // the listener is TLS: client certificates are verified
 	denied   atomic.Uint64
 }
 
@@ -130,6 +139,13 @@ const (
 	accessAdmin               // key management: a credential, always
 )
 
+// httpRule is one endpoint's rule: the access it needs and the roles whose
+// client certificates grant it (any role for reads).
+type httpRule struct {
+	need  access
+	roles []Role
+}
+
 // tokenOK reports whether r carries the bearer token.
 func (a *httpAuth) tokenOK(r *http.Request) bool {
 	h := r.Header.Get("Authorization")
@@ -141,28 +157,52 @@ func (a *httpAuth) tokenOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
 }
 
+// certOK reports whether r came with a verified client certificate of one
+// of the rule's roles (any role for reads).
+func (a *httpAuth) certOK(r *http.Request, rule httpRule) bool {
+	if !a.tls || r.TLS == nil {
+		return false
+	}
+	id, err := pki.PeerIdentity(*r.TLS)
+	if err != nil {
+		return false
+	}
+	if rule.need == accessRead {
+		return true
+	}
+	for _, role := range rule.roles {
+		if id.Role == string(role) {
+			return true
+		}
+	}
+	return false
+}
+
 // check decides a request; it returns the HTTP status and message of a
 // refusal, or 0.
-func (a *httpAuth) check(r *http.Request, need access) (int, string) {
+func (a *httpAuth) check(r *http.Request, rule httpRule) (int, string) {
+	secured := a.hasToken || a.tls
 	switch {
-	case a.tokenOK(r):
+	case a.tokenOK(r) || a.certOK(r, rule):
 		return 0, ""
-	case !a.hasToken && need == accessAdmin:
-		return http.StatusForbidden, "key management needs --http-token-file on this node"
-	case !a.hasToken:
+	case !secured && rule.need == accessAdmin:
+		return http.StatusForbidden, "key management needs --http-token-file or TLS on this node"
+	case !secured:
 		return 0, "" // a loopback-only node without credentials, as CheckExposure allows
 	case r.Header.Get("Authorization") != "":
 		return http.StatusUnauthorized, "wrong credentials"
-	case need == accessRead && a.loopback:
+	case rule.need == accessRead && a.loopback:
 		return 0, ""
+	case a.tls && r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
+		return http.StatusForbidden, "this client certificate's role may not use this endpoint"
 	}
-	return http.StatusUnauthorized, "this endpoint needs the bearer token"
+	return http.StatusUnauthorized, "this endpoint needs the bearer token or a client certificate"
 }
 
 // guard wraps h with the access check; refusals are counted.
-func (a *httpAuth) guard(need access, h http.HandlerFunc) http.HandlerFunc {
+func (a *httpAuth) guard(rule httpRule, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if code, msg := a.check(r, need); code != 0 {
+		if code, msg := a.check(r, rule); code != 0 {
 			a.denied.Add(1)
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
@@ -181,14 +221,32 @@ type SecurityStatus struct {
 	HTTPToken bool `json:"http_token"`
 	// HTTPDenied counts HTTP requests refused for missing or wrong credentials.
 	HTTPDenied uint64 `json:"http_denied"`
-	Insecure   bool   `json:"insecure,omitempty"`
+	// EventsRefused counts events dropped because the sender's role may not
+	// send their type (the authorization table).
+	EventsRefused uint64 `json:"events_refused"`
+	Insecure      bool   `json:"insecure,omitempty"`
+	// TLS is set with mutual TLS: the certificate in use, the transport's
+	// refusals, and the members kept out of the rings (not confirmed by an
+	// mTLS hello) with the reason.
+	TLS         *pki.Status         `json:"tls,omitempty"`
+	Transport   *pki.TransportStats `json:"transport,omitempty"`
+	Unconfirmed map[string]string   `json:"unconfirmed,omitempty"`
+	// ConfirmFailures counts failed confirmations of members.
+	ConfirmFailures uint64 `json:"confirm_failures,omitempty"`
 }
 
 func (n *Node) securityStatus() *SecurityStatus {
 	st := &SecurityStatus{Gossip: n.gossip.Security(), HTTPToken: n.cfg.Security.HTTPToken != "",
-		Insecure: n.cfg.Security.Insecure}
+		Insecure: n.cfg.Security.Insecure, EventsRefused: n.authz.refused.Load()}
 	if n.auth != nil {
 		st.HTTPDenied = n.auth.denied.Load()
+	}
+	if n.tlsFiles != nil {
+		fs := n.tlsFiles.Status()
+		ts := n.tlsTr.Stats()
+		st.TLS, st.Transport = &fs, &ts
+		st.Unconfirmed = n.confirm.unconfirmed()
+		st.ConfirmFailures = n.confirm.refused.Load()
 	}
 	return st
 }

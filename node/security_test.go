@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -12,6 +13,8 @@ import (
 
 	"shoal/gossip"
 	"shoal/internal/memnet"
+	"shoal/internal/wire"
+	"shoal/route"
 )
 
 func TestCheckExposure(t *testing.T) {
@@ -101,7 +104,7 @@ func TestHTTPAuthDecisions(t *testing.T) {
 				a = newHTTPAuth(tc.token, nil)
 				a.loopback = tc.loopback
 			}
-			if code, _ := a.check(req(tc.auth), tc.need); code != tc.want {
+			if code, _ := a.check(req(tc.auth), httpRule{need: tc.need, roles: []Role{RoleManager}}); code != tc.want {
 				t.Fatalf("code %d, want %d", code, tc.want)
 			}
 		})
@@ -167,6 +170,48 @@ func TestHTTPTokenAndKeyEndpoints(t *testing.T) {
 		st := mgr.Status().Security
 		if !st.Gossip.Encrypted || st.Gossip.ClusterName != "test" || !st.HTTPToken {
 			t.Fatalf("security status %+v", st)
+		}
+	})
+}
+
+// Every event type a node of any role handles has a row in the
+// authorization table, and deliver enforces it: a record from a worker is
+// dropped and counted, the same record from a datanode is taken.
+func TestAuthorizationTable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		defer h.closeAll()
+		mgr := h.start("mgr", RoleManager, nil)
+		dn := h.start("dn1", RoleDatanode, nil)
+		w := h.start("w1", RoleWorker, nil)
+		for _, n := range []*Node{mgr, dn, w} {
+			for typ := range n.handlers {
+				if _, ok := n.authz.lookup(typ); !ok {
+					t.Errorf("%s handles type %d, which has no row in the authorization table", n.cfg.Role, typ)
+				}
+			}
+		}
+		for pattern := range httpRules {
+			_ = rule(pattern)
+		}
+		_ = mgr.httpHandler() // panics on an endpoint without a rule
+
+		payload := wire.AppendEvent(nil, wire.KnownHost{TS: 1, Host: netip.MustParseAddr("10.9.9.9")})
+		typ, body, _, err := wire.ReadEvent(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mgr.deliver(route.Sender{Name: "w1", Pool: "worker"}, typ, body)
+		if got := mgr.Status().Security.EventsRefused; got != 1 {
+			t.Fatalf("events_refused = %d after a record from a worker, want 1", got)
+		}
+		mgr.deliver(route.Sender{Name: "dn1", Pool: "datanode"}, typ, body)
+		if got := mgr.Status().Security.EventsRefused; got != 1 {
+			t.Fatalf("events_refused = %d after a record from a datanode, want still 1", got)
+		}
+		time.Sleep(2 * time.Second)
+		if got := mgr.manager.status().Records["known_hosts"]; got != 1 {
+			t.Fatalf("known_hosts records %d, want 1 (the datanode's)", got)
 		}
 	})
 }

@@ -151,7 +151,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if c.sec, err = newSecurity(opts.Dir); err != nil {
 			return nil, err
 		}
-		c.client.Transport = &tokenTransport{token: c.sec.Token, next: c.client.Transport}
+		tc, err := c.sec.ClientTLS()
+		if err != nil {
+			return nil, err
+		}
+		c.client.Transport = &tokenTransport{token: c.sec.Token,
+			next: &http.Transport{MaxIdleConnsPerHost: 2, TLSClientConfig: tc}}
 	}
 	if opts.Netns {
 		if c.net, err = newNetnet(); err != nil {

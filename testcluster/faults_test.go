@@ -31,7 +31,7 @@ func needRoot(t *testing.T) {
 func TestNetnsCutAndSplit(t *testing.T) {
 	needRoot(t)
 	ctx := testCtx(t, 120*time.Second)
-	c := startCluster(t, ctx, Options{Managers: 1, Datanodes: 2, Netns: true})
+	c := startCluster(t, ctx, Options{Managers: 1, Datanodes: 2, Netns: true, Secure: true})
 	if err := c.WaitConverged(ctx, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -474,7 +474,7 @@ func (p *Proc) Status(ctx context.Context) (*node.Status, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("%w: %s has no http address", ErrStatus, p.Name)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL(addr, "/status"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrStatus, p.Name, err)
 	}

@@ -2,8 +2,10 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"shoal/gossip"
 	"shoal/ingest"
 	"shoal/node"
+	"shoal/pki"
 )
 
 // securityTotals sums the gossip rejections and HTTP refusals of procs.
@@ -120,6 +123,11 @@ func TestGossipIntruders(t *testing.T) {
 
 	t.Run("http writes without credentials", func(t *testing.T) {
 		m := c.ByRole(RoleManager)[0]
+		tc, err := sec.ClientTLS() // trusts the CA, presents no certificate and no token
+		if err != nil {
+			t.Fatal(err)
+		}
+		anon := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
 		_, _, denied0 := securityTotals(t, ctx, []*Proc{m})
 		for _, tc := range []struct{ method, path, auth string }{
 			{http.MethodPost, "/v1/sumstats/next-epoch?name=x", ""},
@@ -127,11 +135,11 @@ func TestGossipIntruders(t *testing.T) {
 			{http.MethodPost, "/v1/keys/install", ""},
 			{http.MethodGet, "/v1/keys", ""},
 		} {
-			req, _ := http.NewRequestWithContext(ctx, tc.method, "http://"+m.HTTP+tc.path, strings.NewReader(`{"key":"`+gossip.EncodeKey(gossip.GenerateKey())+`"}`))
+			req, _ := http.NewRequestWithContext(ctx, tc.method, m.URL(m.HTTP, tc.path), strings.NewReader(`{"key":"`+gossip.EncodeKey(gossip.GenerateKey())+`"}`))
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := anon.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,11 +180,35 @@ func TestGossipIntruders(t *testing.T) {
 	}
 }
 
+// probeTLS returns a function that opens a TLS connection to a data
+// address with a certificate of the cluster CA and returns the serial of
+// the certificate the node presented.
+func probeTLS(t *testing.T, c *Cluster) func(addr string) string {
+	t.Helper()
+	sec := c.Security()
+	cert, key := filepath.Join(t.TempDir(), "probe.pem"), filepath.Join(t.TempDir(), "probe-key.pem")
+	if err := sec.Issue(RoleWorker, "probe", cert, key); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pki.ClientTLS(sec.CAFile, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(addr string) string {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+		if err != nil {
+			return "dial: " + err.Error()
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+	}
+}
+
 // runKeys runs `node keys args...` against p with the cluster's token and
 // returns its exit code and output.
 func runKeys(ctx context.Context, c *Cluster, p *Proc, args ...string) (int, string) {
 	args = append([]string{"keys"}, args...)
-	args = append(args, "--http", p.HTTP, "--token-file", c.Security().TokenFile)
+	args = append(args, "--http", p.HTTP, "--token-file", c.Security().TokenFile, "--tls-ca", c.Security().CAFile)
 	cmd := exec.CommandContext(ctx, nodeBin, args...)
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -189,15 +221,17 @@ func runKeys(ctx context.Context, c *Cluster, p *Proc, args ...string) (int, str
 	return code, string(out)
 }
 
-// TestKeyRotationUnderLoad: a 1+3+2 cluster with encrypted gossip rotates
-// its key (install, use, remove, each through `node keys` on a different
-// node) while both workers generate traffic: no member is ever seen other
-// than alive, no failover happens, every event is acknowledged, every node
-// rewrote its keyring file, and known_hosts.log holds exactly the local
+// TestKeyRotationUnderLoad: a 1+3+2 cluster with encrypted gossip and
+// mutual TLS rotates its gossip key (install, use, remove, each through
+// `node keys` on a different node), then every node's certificate (new
+// files replace the old), while both workers generate traffic: no member is
+// ever seen other than alive, no failover happens, every event is
+// acknowledged, every node rewrote its keyring file and serves its new
+// certificate, and known_hosts.log holds exactly the local
 // hosts of the generator's ground truth, each once. A datanode restarted afterwards comes back with the new key
 // from its file.
 func TestKeyRotationUnderLoad(t *testing.T) {
-	const hosts, count = 500, 20000
+	const hosts, count = 500, 30000
 	ctx := testCtx(t, 180*time.Second)
 	gen := []string{"--generate", "--gen-rate", "2000", "--gen-count", fmt.Sprint(count), "--gen-hosts", fmt.Sprint(hosts),
 		"--gen-servers", "50"}
@@ -284,6 +318,35 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // gossip on the new key alone, still under load
+
+	// Certificate rotation: new certificates replace every node's files;
+	// each node reloads them and serves the new one on new connections.
+	serials := map[string]string{}
+	for _, p := range all {
+		serials[p.Name] = securityOf(t, ctx, p).TLS.Serial
+		cert, key := c.Security().CertFiles(p.Name)
+		if err := c.Security().Issue(p.Role, p.Name, cert, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	probe := probeTLS(t, c)
+	for _, p := range all {
+		err := waitFor(ctx, 10*time.Second, 200*time.Millisecond, func() error {
+			s := securityOf(t, ctx, p).TLS
+			if s.Serial == serials[p.Name] || s.Reloads == 0 {
+				return fmt.Errorf("%s still serves serial %s (reloads %d, last error %q)", p.Name, s.Serial, s.Reloads, s.LastError)
+			}
+			if got := probe(p.Data); got != s.Serial {
+				return fmt.Errorf("%s: a new connection got serial %s, status says %s", p.Name, got, s.Serial)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("every node reloaded its certificate and serves it to new connections")
+	time.Sleep(time.Second) // still under load
 	for _, w := range workers {
 		if !w.Running() {
 			t.Errorf("%s finished before the rotation did: not under load", w.Name)

@@ -3,24 +3,52 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"shoal/pki"
 )
 
-// apiClient calls a node's HTTP API, with the bearer token if given.
+// apiClient calls a node's HTTP API, with the bearer token if given, over
+// HTTPS when given a CA.
 type apiClient struct {
 	addr    string
 	token   string
 	timeout time.Duration
+	scheme  string
+	http    *http.Client
 }
 
-// newAPIClient reads the token file ("" = none).
-func newAPIClient(addr, tokenFile string, timeout time.Duration) (*apiClient, error) {
-	c := &apiClient{addr: addr, timeout: timeout}
-	if tokenFile != "" {
+// clientFlags are the credentials flags of the CLI commands that call a node.
+type clientFlags struct {
+	tokenFile, ca, cert, key string
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.tokenFile, "token-file", "", "bearer token `file` (the node's --http-token-file)")
+	fs.StringVar(&f.ca, "tls-ca", "", "HTTPS: the cluster CA `file` (for nodes started with --tls-*)")
+	fs.StringVar(&f.cert, "tls-cert", "", "HTTPS: a client certificate `file` (instead of the token)")
+	fs.StringVar(&f.key, "tls-key", "", "HTTPS: the client certificate's key `file`")
+}
+
+// newAPIClient reads the token file and TLS files.
+func newAPIClient(addr string, f clientFlags, timeout time.Duration) (*apiClient, error) {
+	c := &apiClient{addr: addr, timeout: timeout, scheme: "http", http: http.DefaultClient}
+	if f.ca != "" {
+		cfg, err := pki.ClientTLS(f.ca, f.cert, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-*: %w", err)
+		}
+		c.scheme = "https"
+		c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	} else if f.cert != "" || f.key != "" {
+		return nil, fmt.Errorf("--tls-cert and --tls-key need --tls-ca")
+	}
+	if tokenFile := f.tokenFile; tokenFile != "" {
 		tok, err := readToken(tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--token-file: %w", err)
@@ -43,7 +71,7 @@ func (c *apiClient) do(method, path string, body, out any) error {
 		}
 		rd = strings.NewReader(string(b))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.scheme+"://"+c.addr+path, rd)
 	if err != nil {
 		return err
 	}
@@ -53,7 +81,7 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return err
 	}

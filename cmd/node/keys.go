@@ -49,7 +49,8 @@ func keys(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("node keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("http", "", "HTTP `host:port` of any node (required)")
-	tokenFile := fs.String("token-file", "", "bearer token `file` (the node's --http-token-file)")
+	var creds clientFlags
+	creds.register(fs)
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for every member's answer")
 	var keyArg string
 	rest := args[1:]
@@ -89,7 +90,7 @@ func keys(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		body = map[string]string{"key": strings.TrimSpace(keyArg)}
 	}
-	c, err := newAPIClient(*addr, *tokenFile, *timeout+5*time.Second)
+	c, err := newAPIClient(*addr, creds, *timeout+5*time.Second)
 	if err != nil {
 		fmt.Fprintf(stderr, "node keys: %v\n", err)
 		return 2

@@ -102,6 +102,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		partitions, queue, maxConns           int
 		expire                                time.Duration
 		keyFile, clusterName, tokenFile       string
+		tlsCA, tlsCert, tlsKey                string
 		insecure                              bool
 	)
 	fs.StringVar(&role, "role", "", "worker, datanode or manager (required)")
@@ -155,6 +156,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&keyFile, "gossip-key-file", "", "encrypt gossip with the base64 keys in `file` (one per line, first primary; rewritten by `node keys`)")
 	fs.StringVar(&clusterName, "cluster-name", "", "cluster `name`: gossip with another name is refused (authenticated only with --gossip-key-file)")
 	fs.StringVar(&tokenFile, "http-token-file", "", "bearer token in `file` that HTTP clients must present (writes always; reads off loopback)")
+	fs.StringVar(&tlsCA, "tls-ca", "", "mutual TLS: the cluster CA certificate `file`")
+	fs.StringVar(&tlsCert, "tls-cert", "", "mutual TLS: this node's certificate `file` (from `node tls cert`; names this node's --name and --role)")
+	fs.StringVar(&tlsKey, "tls-key", "", "mutual TLS: this node's key `file`")
 	fs.BoolVar(&insecure, "insecure", false, "allow listening on non-loopback addresses without protection")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -269,6 +273,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if _, err := zerolog.ParseLevel(logLevel); err != nil || logLevel == "" {
 		return nil, fmt.Errorf("--log-level: unknown level %q", logLevel)
+	}
+	if err := parseTLS(c, name, tlsCA, tlsCert, tlsKey); err != nil {
+		return nil, err
 	}
 	if err := parseSecurity(c, keyFile, clusterName, tokenFile, insecure); err != nil {
 		return nil, err

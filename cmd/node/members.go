@@ -16,7 +16,8 @@ func members(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("node members", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("http", "", "status `host:port` of any node (required)")
-	tokenFile := fs.String("token-file", "", "bearer token `file` (the node's --http-token-file)")
+	var creds clientFlags
+	creds.register(fs)
 	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -28,7 +29,7 @@ func members(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "node members: usage: node members --http host:port [--token-file file]")
 		return 2
 	}
-	c, err := newAPIClient(*addr, *tokenFile, *timeout)
+	c, err := newAPIClient(*addr, creds, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "node members: %v\n", err)
 		return 2

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"shoal/gossip"
 	"shoal/node"
+	"shoal/pki"
 )
 
 // parseSecurity reads the security flags' files into c and refuses an
@@ -34,6 +37,29 @@ func parseSecurity(c *node.Config, keyFile, clusterName, tokenFile string, insec
 	if err := node.CheckExposure(*c); err != nil {
 		return err
 	}
+	return nil
+}
+
+// parseTLS sets the mutual TLS files: all three or none, and with TLS the
+// node must be named (its certificate binds the name).
+func parseTLS(c *node.Config, name, ca, cert, key string) error {
+	if ca == "" && cert == "" && key == "" {
+		return nil
+	}
+	if ca == "" || cert == "" || key == "" {
+		return errors.New("--tls-ca, --tls-cert and --tls-key go together")
+	}
+	if name == "" {
+		return errors.New("--name is required with --tls-*: the certificate binds the node's name")
+	}
+	f, err := pki.Load(pki.Paths{CA: ca, Cert: cert, Key: key}, time.Now)
+	if err != nil {
+		return fmt.Errorf("--tls-*: %w", err)
+	}
+	if id := f.Identity(); id.Name != name || id.Role != string(c.Role) {
+		return fmt.Errorf("--tls-cert: %s names %s, this node is --role %s --name %s", cert, id, c.Role, name)
+	}
+	c.Security.TLS = pki.Paths{CA: ca, Cert: cert, Key: key}
 	return nil
 }
 

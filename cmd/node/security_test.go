@@ -24,6 +24,21 @@ func TestSecurityFlags(t *testing.T) {
 	short := filepath.Join(dir, "short")
 	os.WriteFile(short, []byte("abc\n"), 0o600)
 	mgr := []string{"--role", "manager", "--log-dir", dir}
+	if code := tlsCommand([]string{"ca", "--dir", dir}, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+		t.Fatal("tls ca failed")
+	}
+	if code := tlsCommand([]string{"cert", "--dir", dir, "--role", "manager", "--name", "mgr-1"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+		t.Fatal("tls cert failed")
+	}
+	tlsArgs := []string{"--tls-ca", filepath.Join(dir, "ca.pem"), "--tls-cert", filepath.Join(dir, "mgr-1.pem"),
+		"--tls-key", filepath.Join(dir, "mgr-1-key.pem")}
+	with := func(a ...[]string) []string {
+		var out []string
+		for _, x := range a {
+			out = append(out, x...)
+		}
+		return out
+	}
 	tests := map[string]struct {
 		args []string
 		want string // "" = accepted
@@ -31,15 +46,22 @@ func TestSecurityFlags(t *testing.T) {
 		"gossip on all interfaces": {[]string{"--bind", "0.0.0.0:0"}, "--insecure"},
 		"gossip with a key, data open": {[]string{"--bind", "0.0.0.0:0", "--gossip-key-file", keyFile},
 			"event transport would listen on 0.0.0.0:0"},
-		"http off loopback": {[]string{"--http", ":0"}, "--http-token-file"},
-		"http with a token": {[]string{"--http", ":0", "--http-token-file", token}, ""},
-		"insecure":          {[]string{"--bind", "0.0.0.0:0", "--http", ":0", "--insecure"}, ""},
-		"loopback":          {[]string{"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"}, ""},
-		"bad key file":      {[]string{"--gossip-key-file", badKeys}, "bad.keys:1:"},
-		"missing key file":  {[]string{"--gossip-key-file", filepath.Join(dir, "nope")}, "--gossip-key-file"},
-		"short token":       {[]string{"--http-token-file", short}, "at least 16"},
-		"long cluster name": {[]string{"--cluster-name", strings.Repeat("c", 256)}, "--cluster-name"},
-		"key file and name": {[]string{"--gossip-key-file", keyFile, "--cluster-name", "prod"}, ""},
+		"http off loopback":  {[]string{"--http", ":0"}, "--http-token-file"},
+		"http with a token":  {[]string{"--http", ":0", "--http-token-file", token}, ""},
+		"insecure":           {[]string{"--bind", "0.0.0.0:0", "--http", ":0", "--insecure"}, ""},
+		"loopback":           {[]string{"--bind", "127.0.0.1:0", "--http", "127.0.0.1:0"}, ""},
+		"bad key file":       {[]string{"--gossip-key-file", badKeys}, "bad.keys:1:"},
+		"missing key file":   {[]string{"--gossip-key-file", filepath.Join(dir, "nope")}, "--gossip-key-file"},
+		"short token":        {[]string{"--http-token-file", short}, "at least 16"},
+		"long cluster name":  {[]string{"--cluster-name", strings.Repeat("c", 256)}, "--cluster-name"},
+		"key file and name":  {[]string{"--gossip-key-file", keyFile, "--cluster-name", "prod"}, ""},
+		"tls without a name": {tlsArgs, "--name is required"},
+		"tls, another name":  {with([]string{"--name", "mgr-2"}, tlsArgs), "names shoal://manager/mgr-1"},
+		"tls, one file":      {[]string{"--name", "mgr-1", "--tls-ca", filepath.Join(dir, "ca.pem")}, "go together"},
+		"tls on all interfaces, no gossip key": {with([]string{"--name", "mgr-1", "--bind", "0.0.0.0:0", "--http", ":0"}, tlsArgs),
+			"gossip would listen"},
+		"tls and a gossip key on all interfaces": {with([]string{"--name", "mgr-1", "--bind", "0.0.0.0:0", "--http", ":0",
+			"--gossip-key-file", keyFile}, tlsArgs), ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
