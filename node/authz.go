@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -74,8 +75,25 @@ func rule(pattern string) httpRule {
 // modules declare (analysis.EventSpec), filled before Start and read-only
 // afterwards; and the count of refused events.
 type authz struct {
-	roles   map[wire.Type][]Role
-	refused atomic.Uint64
+	roles    map[wire.Type][]Role
+	refused  atomic.Uint64
+	notOwner atomic.Uint64 // events for a partition this datanode does not own
+}
+
+// errNotOwner: an owner side was given an event for a partition this
+// datanode does not own; deliver answers route.NotOwner.
+var errNotOwner = errors.New("node: not the owner of the event's partition")
+
+// owns reports whether this node owns partition part of its own pool's
+// ring. Without a ring yet (nothing to compare with) it takes the event.
+// Replication (issue 9) will extend this to the partitions it replicates.
+func (n *Node) owns(part int) bool {
+	r, _ := n.router.Ring(string(n.cfg.Role))
+	if r == nil || r.Len() == 0 || part < 0 || part >= r.Partitions() {
+		return true
+	}
+	i := r.PartitionOwner(part)
+	return i >= 0 && r.Member(i) == n.cfg.Name
 }
 
 // declare records the roles allowed to send t (a module's EventSpec.From;

@@ -163,6 +163,10 @@ func (n *Node) applyOwner(s *ownerSlot, from string, t wire.Type, payload []byte
 	now := time.Now()
 	s.mu.Lock()
 	part, err := s.o.Partition(t, payload)
+	if err == nil && part != analysis.NoPartition && !n.owns(part) {
+		s.mu.Unlock()
+		return errNotOwner // issue 10: answered not-owner, the sender re-routes
+	}
 	if err == nil {
 		s.out.Reset()
 		err = s.o.Apply(part, t, payload, now, &s.out)

@@ -455,6 +455,10 @@ func (n *Node) deliver(sender route.Sender, t wire.Type, payload []byte) route.O
 		return route.OK
 	}
 	if err := h(from, t, payload); err != nil {
+		if errors.Is(err, errNotOwner) {
+			n.authz.notOwner.Add(1)
+			return route.NotOwner
+		}
 		if c := n.badEvents.Add(1); c&(c-1) == 0 {
 			n.log.Warn().Err(err).Str("peer", from).Uint16("type", uint16(t)).Msg("dropping malformed event")
 		}

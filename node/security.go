@@ -224,7 +224,10 @@ type SecurityStatus struct {
 	// EventsRefused counts events dropped because the sender's role may not
 	// send their type (the authorization table).
 	EventsRefused uint64 `json:"events_refused"`
-	Insecure      bool   `json:"insecure,omitempty"`
+	// NotOwner counts events this datanode answered not-owner: their key's
+	// partition belongs to another member of its ring.
+	NotOwner uint64 `json:"not_owner"`
+	Insecure bool   `json:"insecure,omitempty"`
 	// TLS is set with mutual TLS: the certificate in use, the transport's
 	// refusals, and the members kept out of the rings (not confirmed by an
 	// mTLS hello) with the reason.
@@ -237,7 +240,7 @@ type SecurityStatus struct {
 
 func (n *Node) securityStatus() *SecurityStatus {
 	st := &SecurityStatus{Gossip: n.gossip.Security(), HTTPToken: n.cfg.Security.HTTPToken != "",
-		Insecure: n.cfg.Security.Insecure, EventsRefused: n.authz.refused.Load()}
+		Insecure: n.cfg.Security.Insecure, EventsRefused: n.authz.refused.Load(), NotOwner: n.authz.notOwner.Load()}
 	if n.auth != nil {
 		st.HTTPDenied = n.auth.denied.Load()
 	}

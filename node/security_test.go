@@ -14,6 +14,7 @@ import (
 	"shoal/gossip"
 	"shoal/internal/memnet"
 	"shoal/internal/wire"
+	"shoal/known/hosts"
 	"shoal/route"
 )
 
@@ -212,6 +213,44 @@ func TestAuthorizationTable(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if got := mgr.manager.status().Records["known_hosts"]; got != 1 {
 			t.Fatalf("known_hosts records %d, want 1 (the datanode's)", got)
+		}
+	})
+}
+
+// A datanode answers not-owner for an event whose partition another
+// datanode of its ring owns, and takes one of its own.
+func TestNotOwner(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		defer h.closeAll()
+		h.start("mgr", RoleManager, nil)
+		dn1 := h.start("dn1", RoleDatanode, nil)
+		h.start("dn2", RoleDatanode, nil)
+		time.Sleep(3 * time.Second)
+		r, _ := dn1.router.Ring("datanode")
+		if r == nil || r.Len() != 2 {
+			t.Fatalf("dn1's datanode ring: %v", r)
+		}
+		var mine, theirs []byte
+		for i := 0; mine == nil || theirs == nil; i++ {
+			host := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+			ev := hosts.Seen{TS: 1, Host: host}.AppendWire(nil)
+			k := host.As16()
+			if r.Member(r.PartitionOwner(r.Partition(k[:]))) == "dn1" {
+				mine = ev
+			} else {
+				theirs = ev
+			}
+		}
+		w := route.Sender{Name: "w1", Pool: "worker"}
+		if got := dn1.deliver(w, hosts.TypeSeen, theirs); got != route.NotOwner {
+			t.Fatalf("event for dn2's partition: outcome %v, want not-owner", got)
+		}
+		if got := dn1.deliver(w, hosts.TypeSeen, mine); got != route.OK {
+			t.Fatalf("event for dn1's partition: outcome %v, want ok", got)
+		}
+		if got := dn1.Status().Security.NotOwner; got != 1 {
+			t.Fatalf("not_owner = %d, want 1", got)
 		}
 	})
 }

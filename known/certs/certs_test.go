@@ -83,3 +83,17 @@ func TestWorkerAndOwner(t *testing.T) {
 func TestSettingsHashCoversEveryField(t *testing.T) {
 	analysistest.CheckSettingsHash(t, New(Config{}).Settings())
 }
+
+// The owner applies the tracking mode itself (by server).
+func TestOwnerAppliesTracking(t *testing.T) {
+	o := attach(t, Config{}, analysis.RoleDatanode, nil).Owner
+	ev := Seen{TS: t0.UnixNano(), Host: netip.MustParseAddr("8.8.8.8"), Port: 443, Subject: "CN=x"}.AppendWire(nil)
+	part, err := o.Partition(TypeSeen, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out analysis.Out
+	if err := o.Apply(part, TypeSeen, ev, t0, &out); err != nil || len(out.Records) != 0 {
+		t.Fatalf("a remote server under local tracking: records %+v, err %v", out.Records, err)
+	}
+}

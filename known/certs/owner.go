@@ -23,6 +23,7 @@ type owner struct {
 	clock []int64
 
 	fresh, unsent atomic.Uint64
+	untracked     atomic.Uint64 // candidates outside the tracking mode, ignored
 }
 
 func newOwner(cfg Config, parts int) *owner {
@@ -50,6 +51,10 @@ func (o *owner) Apply(part int, t wire.Type, payload []byte, _ time.Time, out *a
 	var ev Seen
 	if err := ev.DecodeWire(payload); err != nil {
 		return err
+	}
+	if !o.cfg.LocalNets.Matches(ev.Host, o.cfg.Tracking) {
+		o.untracked.Add(1) // issue 10: the tracking mode is applied where the decision is made
+		return nil
 	}
 	o.clock[part] = max(o.clock[part], ev.TS)
 	if !o.certs.Add(part, key{ev.Host, ev.SHA1}, time.Unix(0, o.clock[part])) {
@@ -134,6 +139,7 @@ func (*owner) Laws() analysis.Laws {
 // Counters implements analysis.Owner.
 func (o *owner) Counters() []analysis.Counter {
 	return []analysis.Counter{
+		{Name: "certs_untracked", Help: "Candidates outside the tracking mode, ignored by the owner.", Value: o.untracked.Load()},
 		{Name: "certs_new", Help: "Certificates new to this datanode: records sent to a manager.", Value: o.fresh.Load()},
 		{Name: "certs_log_errors", Help: "Known-cert records no manager took; forgotten and logged when offered again.", Value: o.unsent.Load()},
 	}

@@ -217,3 +217,23 @@ func TestOwnerRecordsAndUnsent(t *testing.T) {
 func TestSettingsHashCoversEveryField(t *testing.T) {
 	analysistest.CheckSettingsHash(t, New(Config{}).Settings())
 }
+
+// The owner applies the tracking mode itself: a candidate outside it (a
+// worker's mistake, or a forged event) makes no record and is counted.
+func TestOwnerAppliesTracking(t *testing.T) {
+	o := attach(t, Config{}, analysis.RoleDatanode, nil).Owner // local: the private ranges
+	remote := Seen{TS: t0.UnixNano(), Host: netip.MustParseAddr("8.8.8.8")}.AppendWire(nil)
+	part, err := o.Partition(TypeSeen, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out analysis.Out
+	if err := o.Apply(part, TypeSeen, remote, t0, &out); err != nil || len(out.Records) != 0 {
+		t.Fatalf("a remote host under local tracking: records %+v, err %v", out.Records, err)
+	}
+	for _, c := range o.Counters() {
+		if c.Name == "hosts_untracked" && c.Value != 1 {
+			t.Fatalf("hosts_untracked = %d, want 1", c.Value)
+		}
+	}
+}

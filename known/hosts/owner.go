@@ -26,6 +26,7 @@ type owner struct {
 
 	seen, fresh, unsent atomic.Uint64
 	size                atomic.Int64
+	untracked           atomic.Uint64 // candidates outside the tracking mode, ignored
 }
 
 func newOwner(cfg Config, parts int) *owner {
@@ -54,6 +55,10 @@ func (o *owner) Apply(part int, t wire.Type, payload []byte, _ time.Time, out *a
 	var ev Seen
 	if err := ev.DecodeWire(payload); err != nil {
 		return err
+	}
+	if !o.cfg.LocalNets.Matches(ev.Host, o.cfg.Tracking) {
+		o.untracked.Add(1) // issue 10: the tracking mode is applied where the decision is made
+		return nil
 	}
 	o.seen.Add(1)
 	o.clock[part] = max(o.clock[part], ev.TS)
@@ -150,6 +155,7 @@ func (*owner) Laws() analysis.Laws {
 // Counters implements analysis.Owner.
 func (o *owner) Counters() []analysis.Counter {
 	return []analysis.Counter{
+		{Name: "hosts_untracked", Help: "Candidates outside the tracking mode, ignored by the owner.", Value: o.untracked.Load()},
 		{Name: "hosts_seen", Help: "Known-host candidates received.", Value: o.seen.Load()},
 		{Name: "hosts_new", Help: "Hosts new to this datanode: records sent to a manager.", Value: o.fresh.Load()},
 		{Name: "known_hosts", Help: "Hosts known on this datanode.", Kind: analysis.Gauge, Value: uint64(o.size.Load())},

@@ -25,6 +25,7 @@ type owner struct {
 	clock    []int64
 
 	fresh, unsent atomic.Uint64
+	untracked     atomic.Uint64 // candidates outside the tracking mode, ignored
 }
 
 func newOwner(cfg Config, parts int) *owner {
@@ -53,6 +54,10 @@ func (o *owner) Apply(part int, t wire.Type, payload []byte, _ time.Time, out *a
 	var ev Seen
 	if err := ev.DecodeWire(payload); err != nil {
 		return err
+	}
+	if !o.cfg.LocalNets.Matches(ev.Host, o.cfg.Tracking) {
+		o.untracked.Add(1) // issue 10: the tracking mode is applied where the decision is made
+		return nil
 	}
 	o.clock[part] = max(o.clock[part], ev.TS)
 	now := time.Unix(0, o.clock[part])
@@ -152,6 +157,7 @@ func (*owner) Laws() analysis.Laws {
 // Counters implements analysis.Owner.
 func (o *owner) Counters() []analysis.Counter {
 	return []analysis.Counter{
+		{Name: "services_untracked", Help: "Candidates outside the tracking mode, ignored by the owner.", Value: o.untracked.Load()},
 		{Name: "services_new", Help: "Services new to this datanode: records sent to a manager.", Value: o.fresh.Load()},
 		{Name: "services_log_errors", Help: "Known-service records no manager took; forgotten and logged when offered again.", Value: o.unsent.Load()},
 	}
