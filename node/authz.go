@@ -14,38 +14,75 @@ import (
 // Authorization: which roles may send each message type, and which HTTP
 // endpoints need what. These tables are the whole policy; deliver and the
 // HTTP guard enforce exactly them, and README's "Securing a cluster" shows
-// them. With mutual TLS a sender's role is its certificate's (the
-// transport refuses a hello whose pool differs); without, it is the role
-// the sender's hello claims.
+// them (generated: TestAuthorizationDoc fails when it drifts). With mutual
+// TLS a sender's role is its certificate's (the transport refuses a hello
+// whose pool differs); without, it is the role the sender's hello claims.
 //
-// A type registered with Handle that is not in the table (an application's
-// own event) is accepted from any cluster member; an unregistered type is
-// dropped and counted as unknown.
+// A message type without a row is refused and counted like one from a
+// role its row does not list: an application that registers its own event
+// type with Handle gives it a row with Allow.
 
-// senderRoles maps the message types the node itself handles (not
-// declared by a module) to the roles allowed to send them. A module's
-// declaration (EventSpec.From) takes precedence for its own types.
-var senderRoles = map[wire.Type][]Role{
-	// Analysis events: a worker to the datanode owning the key.
-	wire.TypeHostSeen:    {RoleWorker},
-	wire.TypeServiceSeen: {RoleWorker},
-	wire.TypeCertSeen:    {RoleWorker},
-	wire.TypeScanAttempt: {RoleWorker},
-	wire.TypeObservation: {RoleWorker},
-	// Records: a datanode to a manager.
-	wire.TypeKnownHost:      {RoleDatanode},
-	wire.TypeKnownService:   {RoleDatanode},
-	wire.TypeKnownCert:      {RoleDatanode},
-	wire.TypeNotice:         {RoleDatanode},
-	wire.TypeSumStatsOutput: {RoleDatanode},
+// Message is one row of the authorization table: a wire type, its name,
+// the roles allowed to send it and the role that handles it ("*": every
+// node).
+type Message struct {
+	Type wire.Type
+	Name string
+	From []Role
+	To   Role
+}
+
+// coreMessages are the message types the node itself handles (not
+// declared by a module). A module's declaration (analysis.EventSpec) takes
+// precedence for its own types.
+var coreMessages = []Message{
+	{wire.TypeScanAttempt, "scan.attempt", []Role{RoleWorker}, RoleDatanode},
 	// A datanode tells every worker to stop sending for a reported scanner.
-	wire.TypeScannerReported: {RoleDatanode},
+	{wire.TypeScannerReported, "scan.reported", []Role{RoleDatanode}, RoleWorker},
+	{wire.TypeObservation, "sumstats.observation", []Role{RoleWorker}, RoleDatanode},
+	{wire.TypeSumStatsOutput, "sumstats.output", []Role{RoleDatanode}, RoleManager},
 	// Epoch control: every node serves POST /v1/sumstats/next-epoch (which
 	// itself needs a manager certificate or the token) and broadcasts it.
-	wire.TypeNextEpoch: {RoleWorker, RoleDatanode, RoleManager},
+	{wire.TypeNextEpoch, "sumstats.next_epoch", allRoles, RoleDatanode},
 	// Lookups: any node asks the owning datanode, which answers the asker.
-	wire.TypeLookup:      {RoleWorker, RoleDatanode, RoleManager},
-	wire.TypeLookupReply: {RoleDatanode},
+	{wire.TypeLookup, "sumstats.lookup", allRoles, RoleDatanode},
+	{wire.TypeLookupReply, "sumstats.lookup_reply", []Role{RoleDatanode}, "*"},
+}
+
+var allRoles = []Role{RoleWorker, RoleDatanode, RoleManager}
+
+// MessageTable returns the authorization table of a node running mods:
+// coreMessages with every module's declared events, sorted by type. A
+// fresh slice; the node enforces exactly these rows (and Allow's).
+func MessageTable(mods []analysis.Module) []Message {
+	rows := map[wire.Type]Message{}
+	for _, m := range coreMessages {
+		rows[m.Type] = m
+	}
+	for _, mod := range mods {
+		for _, e := range mod.Events() {
+			rows[e.Type] = Message{Type: e.Type, Name: e.Name, From: roles(e.From), To: Role(e.To)}
+		}
+	}
+	out := make([]Message, 0, len(rows))
+	for _, m := range rows {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Message) int { return int(a.Type) - int(b.Type) })
+	return out
+}
+
+// roles maps a module's declared senders to node roles (analysis.RoleAny:
+// every role).
+func roles(from []analysis.Role) []Role {
+	var out []Role
+	for _, r := range from {
+		if r == analysis.RoleAny {
+			return slices.Clone(allRoles)
+		}
+		out = append(out, Role(r))
+	}
+	return out
 }
 
 // httpRules maps every HTTP endpoint to its rule. Reads need the token or
@@ -71,9 +108,9 @@ func rule(pattern string) httpRule {
 	return r
 }
 
-// authz is one node's table: senderRoles plus the From of every event its
-// modules declare (analysis.EventSpec), filled before Start and read-only
-// afterwards; and the count of refused events.
+// authz is one node's table: coreMessages plus the From of every event its
+// modules declare and every Allow, filled before Start and read-only
+// afterwards; and the counts of refused events and not-owner answers.
 type authz struct {
 	roles    map[wire.Type][]Role
 	refused  atomic.Uint64
@@ -96,21 +133,12 @@ func (n *Node) owns(part int) bool {
 	return i >= 0 && r.Member(i) == n.cfg.Name
 }
 
-// declare records the roles allowed to send t (a module's EventSpec.From;
-// analysis.RoleAny allows every role).
-func (a *authz) declare(t wire.Type, from []analysis.Role) {
+// declare sets the roles allowed to send t.
+func (a *authz) declare(t wire.Type, from []Role) {
 	if a.roles == nil {
 		a.roles = make(map[wire.Type][]Role)
 	}
-	var roles []Role
-	for _, r := range from {
-		if r == analysis.RoleAny {
-			roles = []Role{RoleWorker, RoleDatanode, RoleManager}
-			break
-		}
-		roles = append(roles, Role(r))
-	}
-	a.roles[t] = roles
+	a.roles[t] = from
 }
 
 // lookup returns the roles allowed to send t and whether t has a row.
@@ -118,17 +146,30 @@ func (a *authz) lookup(t wire.Type) ([]Role, bool) {
 	if roles, ok := a.roles[t]; ok {
 		return roles, true
 	}
-	roles, ok := senderRoles[t]
-	return roles, ok
+	i := slices.IndexFunc(coreMessages, func(m Message) bool { return m.Type == t })
+	if i < 0 {
+		return nil, false
+	}
+	return coreMessages[i].From, true
 }
 
-// allowed reports whether sender may send a message of type t.
+// allowed reports whether sender may send a message of type t: t has a
+// row and it lists the sender's role.
 func (a *authz) allowed(sender route.Sender, t wire.Type) bool {
-	roles, ok := a.lookup(t)
-	if !ok {
-		return true // an application's own event type (or unknown, counted apart)
-	}
+	roles, _ := a.lookup(t)
 	return slices.Contains(roles, Role(sender.Pool))
+}
+
+// Allow gives an application's own event type t (one registered with
+// Handle) its row in the authorization table: the roles allowed to send
+// it. Without a row every event of type t is refused and counted. Call
+// before Start; a type declared by a module or the node keeps that
+// declaration's row unless Allow is called after it.
+func Allow(n *Node, t wire.Type, from ...Role) {
+	if n.started.Load() {
+		panic("node: Allow after Start") // a programming error, not input
+	}
+	n.authz.declare(t, slices.Clone(from))
 }
 
 // moduleRule is the rule of an endpoint a module contributes: a write needs

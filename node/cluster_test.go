@@ -324,6 +324,7 @@ func TestEventAPI(t *testing.T) {
 		}{{"manager-1", RoleManager}, {"datanode-1", RoleDatanode}, {"datanode-2", RoleDatanode}, {"worker-1", RoleWorker}, {"worker-2", RoleWorker}}
 		for _, nm := range names {
 			h.start(nm.name, nm.role, nil, func(n *Node) {
+				Allow(n, probe{}.WireType(), RoleWorker, RoleDatanode, RoleManager)
 				Handle(n, func(from string, ev probe) {
 					mu.Lock()
 					got[n.Name()] = append(got[n.Name()], ev.N)

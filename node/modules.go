@@ -100,7 +100,7 @@ func (n *Node) registerModule(m analysis.Module, parts analysis.Parts, role anal
 		}
 	}
 	for _, e := range m.Events() {
-		n.authz.declare(e.Type, e.From) // issue 10: enforced on receipt
+		n.authz.declare(e.Type, roles(e.From)) // issue 10: enforced on receipt
 		var h handler
 		switch {
 		case e.To == analysis.RoleAny && parts.Handle != nil:

@@ -416,7 +416,8 @@ func (n *Node) Broadcast(ctx context.Context, pool string, ev wire.Event) error 
 // Handle registers fn for events of type T. Every node that receives a T
 // runs fn, on the receiving connection's goroutine, so fn must be quick and
 // safe for concurrent use. Register before Start; a second registration for
-// the same type replaces the first.
+// the same type replaces the first. A type of the application's own needs a
+// row in the authorization table (Allow), else every event of it is refused.
 func Handle[T any, PT interface {
 	*T
 	wire.Event

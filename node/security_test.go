@@ -210,6 +210,13 @@ func TestAuthorizationTable(t *testing.T) {
 		if got := mgr.Status().Security.EventsRefused; got != 1 {
 			t.Fatalf("events_refused = %d after a record from a datanode, want still 1", got)
 		}
+		// A type without a row is refused too, whoever sends it.
+		for _, from := range []route.Sender{{Name: "w1", Pool: "worker"}, {Name: "dn1", Pool: "datanode"}} {
+			mgr.deliver(from, 4000, []byte{1})
+		}
+		if got := mgr.Status().Security.EventsRefused; got != 3 {
+			t.Fatalf("events_refused = %d after two events of a type without a row, want 3", got)
+		}
 		time.Sleep(2 * time.Second)
 		if got := mgr.manager.status().Records["known_hosts"]; got != 1 {
 			t.Fatalf("known_hosts records %d, want 1 (the datanode's)", got)

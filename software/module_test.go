@@ -52,7 +52,9 @@ func subject(t *testing.T) lawtest.Subject {
 		netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("2001:db8::4")}
 	t0 := time.Unix(1700000000, 0)
 	return lawtest.Subject{
-		New:        func() analysis.Owner { return attach(t, Config{MaxVersions: 3}, analysis.RoleDatanode, nil).Owner },
+		New: func() analysis.Owner {
+			return attach(t, Config{MaxVersions: 3, Tracking: site.AllHosts}, analysis.RoleDatanode, nil).Owner
+		},
 		Partitions: testParts,
 		Event: func(r *rand.Rand) (wire.Type, []byte) {
 			name := []string{"Apache", "OpenSSH"}[r.IntN(2)]
@@ -150,5 +152,42 @@ func TestSendFailure(t *testing.T) {
 	hook.Fact(context.Background(), f)
 	if n := len(sent.Take()); n != 1 {
 		t.Fatalf("%d sent after the failure, want 1", n)
+	}
+}
+
+// The owner applies the tracking mode itself: a detection outside it (a
+// worker's mistake, or a forged event) makes no record and is counted; a
+// forced one (Software::found's force_log) is registered whatever the mode.
+func TestOwnerAppliesTracking(t *testing.T) {
+	o := attach(t, Config{}, analysis.RoleDatanode, nil).Owner // local: the private ranges
+	t0 := time.Unix(1700000000, 0)
+	remote := Info{TS: t0, Host: netip.MustParseAddr("8.8.8.8"), Type: HTTPServer, Name: "Apache", Unparsed: "Apache/2"}
+	forced := remote
+	forced.ForceLog = true
+	for _, tc := range []struct {
+		i       Info
+		records int
+	}{{remote, 0}, {forced, 1}} {
+		payload := Found{tc.i}.AppendWire(nil)
+		part, err := o.Partition(TypeFound, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out analysis.Out
+		if err := o.Apply(part, TypeFound, payload, t0, &out); err != nil || len(out.Records) != tc.records {
+			t.Fatalf("force_log %v: records %+v, err %v; want %d", tc.i.ForceLog, out.Records, err, tc.records)
+		}
+	}
+	found := false
+	for _, c := range o.Counters() {
+		if c.Name == "received_untracked" {
+			found = true
+			if c.Value != 1 {
+				t.Fatalf("received_untracked = %d, want 1", c.Value)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no received_untracked counter")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"shoal/analysis"
 	"shoal/internal/wire"
 	"shoal/notice"
+	"shoal/site"
 	"shoal/traffic"
 )
 
@@ -102,17 +103,20 @@ func (s *workerSide) Counters() []analysis.Counter {
 // ownerSide is the module's datanode side: Software::register per
 // partition, software.log records and version-change notices.
 type ownerSide struct {
-	o     *Owner
-	parts int
+	o        *Owner
+	parts    int
+	nets     site.Nets
+	tracking site.Mode
 
 	found, logged, changes, notices, unsent atomic.Uint64
+	untracked                               atomic.Uint64 // detections outside the tracking mode, ignored
 	hosts                                   atomic.Int64
 }
 
 var _ analysis.Owner = (*ownerSide)(nil)
 
 func newOwnerSide(cfg Config, parts int) *ownerSide {
-	return &ownerSide{parts: parts, o: NewOwner(OwnerConfig{Interesting: cfg.Interesting,
+	return &ownerSide{parts: parts, nets: cfg.LocalNets, tracking: cfg.Tracking, o: NewOwner(OwnerConfig{Interesting: cfg.Interesting,
 		MaxVersions: cfg.MaxVersions, Expire: cfg.Expire})}
 }
 
@@ -138,6 +142,10 @@ func (s *ownerSide) Apply(part int, t wire.Type, payload []byte, _ time.Time, ou
 	var ev Found
 	if err := ev.DecodeWire(payload); err != nil {
 		return err
+	}
+	if !ev.ForceLog && !s.nets.Matches(ev.Host, s.tracking) {
+		s.untracked.Add(1) // issue 10: the tracking mode is applied where the decision is made
+		return nil
 	}
 	s.found.Add(1)
 	r := s.o.Apply(part, ev.Info, ev.TS)
@@ -205,6 +213,7 @@ func (*ownerSide) Laws() analysis.Laws {
 func (s *ownerSide) Counters() []analysis.Counter {
 	return []analysis.Counter{
 		{Name: "found_received", Help: "Software detections received.", Value: s.found.Load()},
+		{Name: "received_untracked", Help: "Detections received for hosts the tracking mode excludes, ignored.", Value: s.untracked.Load()},
 		{Name: "logged", Help: "Software versions new to their host: software.log records sent to a manager.", Value: s.logged.Load()},
 		{Name: "version_changes", Help: "Software::version_change: a host showed another version of a known name.", Value: s.changes.Load()},
 		{Name: "notices", Help: "Software_Version_Change notices raised (interesting names).", Value: s.notices.Load()},
