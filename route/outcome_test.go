@@ -299,7 +299,15 @@ func TestTrackedExactlyOnce(t *testing.T) {
 	for i := range n {
 		h := hostKey(i)
 		k := h.As4()
-		if err := w.r.SendHashedTracked(ctx, "datanode", k[:], wire.HostSeen{TS: int64(i), Host: h}, rec.tracker(i)); err != nil {
+		ev := wire.HostSeen{TS: int64(i), Host: h}
+		var err error
+		if i%2 == 0 {
+			err = w.r.SendHashedTracked(ctx, "datanode", k[:], ev, rec.tracker(i))
+		} else {
+			ring, _ := w.r.Ring("datanode")
+			err = w.r.SendPartitionTracked(ctx, "datanode", ring.Partition(k[:]), ev, rec.tracker(i))
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -83,6 +83,10 @@ func (r *Router) sendHashed(ctx context.Context, pool string, key []byte, ev wir
 // SendPartition is SendHashed for a caller that already computed the
 // key's partition (Ring.Partition, 0 <= part < partitions).
 func (r *Router) SendPartition(ctx context.Context, pool string, part int, ev wire.Event) error {
+	return r.sendPartition(ctx, pool, part, ev, nil)
+}
+
+func (r *Router) sendPartition(ctx context.Context, pool string, part int, ev wire.Event, tr Tracker) error {
 	for range maxResolve {
 		t := r.table.Load()
 		pt := t.pool(pool)
@@ -94,9 +98,9 @@ func (r *Router) SendPartition(ctx context.Context, pool string, part int, ev wi
 		}
 		p := pt.owners[part]
 		if p.self {
-			return r.deliverSelf(ctx, ev, pool, int32(part), nil)
+			return r.deliverSelf(ctx, ev, pool, int32(part), tr)
 		}
-		if err := p.send(ctx, kindHashed, int32(part), ev, nil); err != errRetry {
+		if err := p.send(ctx, kindHashed, int32(part), ev, tr); err != errRetry {
 			return err
 		}
 	}

@@ -33,7 +33,7 @@ type Sender struct {
 }
 
 // Tracker learns what became of one tracked event (SendTracked,
-// SendHashedTracked, SendRoundRobinTracked). Done is called exactly once
+// SendHashedTracked, SendPartitionTracked, SendRoundRobinTracked). Done is called exactly once
 // for every event such a send accepted (returned nil for), never for one it
 // refused: with nil once a receiver answered the event OK (after its
 // Commit), possibly a new owner after failover; or with the error it was
@@ -77,6 +77,12 @@ func (r *Router) SendTracked(ctx context.Context, node string, ev wire.Event, tr
 // (see Tracker) if it returns nil.
 func (r *Router) SendHashedTracked(ctx context.Context, pool string, key []byte, ev wire.Event, tr Tracker) error {
 	return r.sendHashed(ctx, pool, key, ev, tr)
+}
+
+// SendPartitionTracked is SendPartition, and tr learns what became of the
+// event (see Tracker) if it returns nil.
+func (r *Router) SendPartitionTracked(ctx context.Context, pool string, part int, ev wire.Event, tr Tracker) error {
+	return r.sendPartition(ctx, pool, part, ev, tr)
 }
 
 // SendRoundRobinTracked is SendRoundRobin, and tr learns what became of the
