@@ -16,7 +16,7 @@ import (
 const (
 	DefaultQueueLimit        = 65536
 	DefaultMaxBatchBytes     = 256 << 10
-	DefaultFlushDelay        = time.Millisecond
+	DefaultFlushDelay        = 10 * time.Millisecond
 	DefaultMaxFrameSize      = 4 << 20
 	DefaultAckTimeout        = 5 * time.Second
 	DefaultReconnectInterval = 100 * time.Millisecond
@@ -129,10 +129,13 @@ type Config struct {
 	// 256 KiB). A batch is cut when it would exceed it. Must leave room for
 	// the frame headers within MaxFrameSize.
 	MaxBatchBytes int
-	// FlushDelay is the longest an event waits before its batch is written
-	// (default 1ms). An idle writer flushes at once; a writer that has just
-	// written waits up to FlushDelay to gather a larger batch, so a busy
-	// peer gets few large writes instead of many small ones.
+	// FlushDelay is the longest an event waits for its batch to fill
+	// (default 10ms; Kafka's linger.ms is 5ms). A writer that has not written
+	// for FlushDelay (idle) writes at once, and so does one whose peer's
+	// event rate is too low for waiting to gather more than a few events:
+	// an event after a quiet period goes out immediately. Under load the
+	// writer waits until the oldest event has waited FlushDelay, or a batch
+	// reached MaxBatchBytes, so a busy peer gets few large writes.
 	FlushDelay time.Duration
 	// MaxFrameSize is the largest inbound frame body accepted (default 4
 	// MiB); a larger length prefix is a bad frame and closes the

@@ -69,8 +69,9 @@
 //
 // # Timers and their order
 //
-//   - FlushDelay (1ms): the longest an event waits for its batch to fill
-//     behind a busy writer; an idle writer writes at once.
+//   - FlushDelay (10ms): under load, the longest an event waits for its
+//     batch to fill; an idle writer, or one whose peer gets too few events
+//     for waiting to gather more, writes at once.
 //   - HandshakeTimeout (AckTimeout): dial, transport handshake and hello
 //     exchange, on both ends; also bounds every write.
 //   - FrameTimeout (HandshakeTimeout): a started frame must arrive whole.

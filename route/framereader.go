@@ -96,8 +96,13 @@ func (fr *frameReader) fill() error {
 	if err := fr.arm(); err != nil {
 		return err
 	}
-	if fr.w == len(fr.buf) {
+	switch {
+	case fr.w == len(fr.buf):
 		fr.makeRoom()
+	case fr.r > 0 && fr.need() > len(fr.buf)-fr.r:
+		// The frame in progress cannot fit where it starts: move it to
+		// the front now rather than read into a small tail.
+		fr.compact()
 	}
 	n, err := fr.c.Read(fr.buf[fr.w:])
 	fr.w += n
@@ -146,17 +151,11 @@ func (fr *frameReader) arm() error {
 // below readTarget or holds only the frame in progress; otherwise it moves
 // the unparsed bytes to the front.
 func (fr *frameReader) makeRoom() {
-	used := fr.w - fr.r
 	if fr.r > 0 && len(fr.buf) >= readTarget {
-		copy(fr.buf, fr.buf[fr.r:fr.w])
-		fr.r, fr.w = 0, used
+		fr.compact()
 		return
 	}
-	limit := readTarget
-	if used >= 4 {
-		// parse has checked the prefix against max.
-		limit = max(limit, wire.HeaderSize+int(binary.BigEndian.Uint32(fr.buf[fr.r:])))
-	}
+	limit := max(readTarget, fr.need())
 	size := min(2*len(fr.buf), limit)
 	if size <= len(fr.buf) {
 		// Full of a frame that fits: unreachable, since parse would have
@@ -166,6 +165,20 @@ func (fr *frameReader) makeRoom() {
 	nb := make([]byte, size)
 	fr.w = copy(nb, fr.buf[fr.r:fr.w])
 	fr.r, fr.buf = 0, nb
+}
+
+// need is the size of the frame in progress, header included, once its
+// length prefix has arrived (parse has checked it against max), else 0.
+func (fr *frameReader) need() int {
+	if fr.w-fr.r < 4 {
+		return 0
+	}
+	return wire.HeaderSize + int(binary.BigEndian.Uint32(fr.buf[fr.r:]))
+}
+
+func (fr *frameReader) compact() {
+	fr.w = copy(fr.buf, fr.buf[fr.r:fr.w])
+	fr.r = 0
 }
 
 // next returns the next frame, reading as needed.

@@ -64,6 +64,11 @@ type peer struct {
 	// answer); busyBackoff is the current backoff, 0 when not backing off.
 	busyUntil   time.Time
 	busyBackoff time.Duration
+	// rate estimates the events per second written to the peer (an
+	// exponentially weighted average over writes); lastTake is when the
+	// writer last took batches.
+	rate     float64
+	lastTake time.Time
 
 	sent        uint64 // events accepted by send
 	droppedFull uint64
@@ -235,11 +240,18 @@ func (p *peer) unsentLocked() bool {
 	return len(p.retry) > 0 || len(p.ready) > 0 || !p.cur.empty()
 }
 
+// lingerMinEvents: the writer waits for a batch to fill only if, at the
+// peer's event rate, FlushDelay gathers at least this many events.
+const lingerMinEvents = 8
+
+// rateAlpha is the weight of the newest sample in the event rate.
+const rateAlpha = 0.25
+
 // nextWrite reports when the writer should write next, given when it last
 // wrote; ok is false when nothing waits. Events answered busy wait for the
 // backoff; a full batch or a retry goes at once; an open batch goes at
-// once from an idle writer, and after FlushDelay from a busy one, so that
-// it fills.
+// once from an idle writer or at a low event rate, and otherwise once its
+// oldest event has waited FlushDelay, so that it fills.
 func (p *peer) nextWrite(now, lastWrite time.Time) (at time.Time, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -252,10 +264,19 @@ func (p *peer) nextWrite(now, lastWrite time.Time) (at time.Time, ok bool) {
 		return now, true
 	}
 	fd := p.r.cfg.FlushDelay
-	if now.Sub(lastWrite) >= fd {
+	if now.Sub(lastWrite) >= fd || p.rate*fd.Seconds() < lingerMinEvents {
 		return now, true
 	}
 	return p.firstAt.Add(fd), true
+}
+
+// noteRateLocked folds n events taken at now into the rate estimate.
+func (p *peer) noteRateLocked(n int, now time.Time) {
+	if !p.lastTake.IsZero() {
+		dt := max(now.Sub(p.lastTake).Seconds(), 1e-5)
+		p.rate += rateAlpha * (float64(n)/dt - p.rate)
+	}
+	p.lastTake = now
 }
 
 // take moves every batch waiting to be written to inflight, in write order
@@ -279,7 +300,9 @@ func (p *peer) take(bs []*batch, gen uint64, now time.Time) []*batch {
 		bs = append(bs, p.cur)
 		p.cur = p.newBatchLocked()
 	}
+	events := 0
 	for _, b := range bs[n:] {
+		events += len(b.metas)
 		p.nextSeq++
 		b.seq = p.nextSeq
 		frame, err := wire.PutBatchHeader(b.buf, b.seq, len(b.metas))
@@ -297,6 +320,7 @@ func (p *peer) take(bs []*batch, gen uint64, now time.Time) []*batch {
 	if len(bs) > n {
 		p.writes++
 		p.batches += uint64(len(bs) - n)
+		p.noteRateLocked(events, now)
 	}
 	return bs
 }
